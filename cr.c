@@ -1,0 +1,322 @@
+/*
+ * cr.c: the scheduler and the coroutine life cycle: the launch protocol
+ * (dill_prologue / dill_epilogue), suspension and wake-up, cancellation,
+ * yield and msleep. The only file that switches stacks.
+ *
+ * A scheduler pass runs on the stack of the coroutine that suspends: it
+ * polls for fds and timers when nothing is ready (or once a second while
+ * coroutines keep each other busy), then switches to the head of the FIFO
+ * ready queue.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bundle.h"
+#include "ctx.h"
+#include "now.h"
+#include "timer.h"
+
+#if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
+#include "switch_x86_64.h"
+#else
+#include "switch_fallback.h"
+#endif
+
+#if defined DILL_ASAN
+#include <pthread.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+DILL_EXPORT volatile void *dill_unoptimisable = NULL;
+
+/* ---- Ready queue ------------------------------------------------------ */
+
+static inline void ready_push(struct dill_ctx *ctx, struct dill_cr *cr) {
+    cr->state = DILL_READY;
+    cr->ready_next = NULL;
+    if(ctx->ready_last) ctx->ready_last->ready_next = cr;
+    else ctx->ready_first = cr;
+    ctx->ready_last = cr;
+}
+
+static inline struct dill_cr *ready_pop(struct dill_ctx *ctx) {
+    struct dill_cr *cr = ctx->ready_first;
+    ctx->ready_first = cr->ready_next;
+    if(!ctx->ready_first) ctx->ready_last = NULL;
+    return cr;
+}
+
+/* ---- AddressSanitizer annotations -------------------------------------- */
+
+#if defined DILL_ASAN
+static void stack_bounds(struct dill_ctx *ctx, struct dill_cr *cr,
+      const void **bottom, size_t *size) {
+    if(cr != &ctx->main) {
+        *bottom = cr->stack.lo;
+        *size = (size_t)(cr->stack.hi - cr->stack.lo);
+        return;
+    }
+    pthread_attr_t attr;
+    void *addr = NULL;
+    size_t len = 0;
+    if(pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &addr, &len);
+        pthread_attr_destroy(&attr);
+    }
+    *bottom = addr;
+    *size = len;
+}
+
+/* A coroutine resumed by the launch macro's own code never passed through
+   the end of dill_switch_regs: finish its switch on its next way out. */
+static void asan_leave(struct dill_ctx *ctx, struct dill_cr *from,
+      struct dill_cr *to, int finished) {
+    if(from->asan_pending) {
+        __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+        from->asan_pending = 0;
+    }
+    const void *bottom;
+    size_t size;
+    stack_bounds(ctx, to, &bottom, &size);
+    __sanitizer_start_switch_fiber(finished ? NULL : &from->asan_fake,
+        bottom, size);
+}
+
+static void asan_arrive(struct dill_cr *cr) {
+    __sanitizer_finish_switch_fiber(cr->asan_fake, NULL, NULL);
+}
+#else
+static inline void asan_leave(struct dill_ctx *ctx, struct dill_cr *from,
+      struct dill_cr *to, int finished) {
+    (void)ctx; (void)from; (void)to; (void)finished;
+}
+static inline void asan_arrive(struct dill_cr *cr) { (void)cr; }
+#endif
+
+/* ---- The scheduler pass ------------------------------------------------ */
+
+static int poll_timeout(struct dill_ctx *ctx) {
+    int64_t next = dill_timer_next(&ctx->timers);
+    if(next < 0) return -1;
+    int64_t left = next - dill_now_ms();
+    if(left <= 0) return 0;
+    /* Far deadlines are clamped; the loop simply polls again. */
+    return left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
+/* Poll fds and fire due timers. Blocks while nothing is ready. */
+static void poll(struct dill_ctx *ctx) {
+    for(;;) {
+        int block = ctx->ready_first == NULL;
+        dill_fds_poll(&ctx->fds, block ? poll_timeout(ctx) : 0);
+        int64_t t = dill_now_ms();
+        dill_timer_fire(&ctx->timers, t);
+        ctx->last_poll = t;
+        if(ctx->ready_first) return;
+    }
+}
+
+static inline struct dill_cr *next_ready(struct dill_ctx *ctx) {
+    if(!ctx->ready_first || dill_now_ms() - ctx->last_poll > 1000) poll(ctx);
+    return ready_pop(ctx);
+}
+
+static inline void check_canary(struct dill_ctx *ctx, struct dill_cr *cr) {
+    if(cr != &ctx->main && dill_unlikely(!dill_stack_intact(&cr->stack)))
+        dill_stack_overflowed(cr->file, cr->line);
+}
+
+/* The running coroutine has queued or parked itself; run the next one.
+   Returns when the running coroutine is resumed. */
+static void schedule(struct dill_ctx *ctx) {
+    struct dill_cr *self = ctx->running;
+    struct dill_cr *next = next_ready(ctx);
+    next->state = DILL_RUNNING;
+    if(next == self) return;
+    check_canary(ctx, self);
+    ctx->running = next;
+    asan_leave(ctx, self, next, 0);
+    dill_switch_regs(&self->regs, &next->regs);
+    asan_arrive(self);
+}
+
+/* ---- Waiting ------------------------------------------------------------ */
+
+struct dill_cr *dill_running(void) {
+    return dill_ctx()->running;
+}
+
+int dill_may_block(struct dill_cr *cr) {
+    if(dill_unlikely(cr->cancelled | cr->no_blocking)) {
+        errno = ECANCELED;
+        return 0;
+    }
+    return 1;
+}
+
+void dill_waitfor(struct dill_clause *cl, int id,
+      void (*withdraw)(struct dill_clause *cl)) {
+    struct dill_cr *cr = dill_ctx()->running;
+    cl->cr = cr;
+    cl->id = id;
+    cl->withdraw = withdraw;
+    cl->next = cr->clauses;
+    cr->clauses = cl;
+}
+
+int dill_wait(void) {
+    struct dill_ctx *ctx = dill_ctx();
+    struct dill_cr *self = ctx->running;
+    self->state = DILL_BLOCKED;
+    schedule(ctx);
+    errno = self->result_err;
+    return self->result_id;
+}
+
+static void withdraw_all(struct dill_cr *cr, struct dill_clause *except) {
+    for(struct dill_clause *cl = cr->clauses; cl; cl = cl->next)
+        if(cl != except) cl->withdraw(cl);
+    cr->clauses = NULL;
+}
+
+void dill_trigger(struct dill_clause *cl, int err) {
+    struct dill_cr *cr = cl->cr;
+    withdraw_all(cr, cl);
+    cr->result_id = cl->id;
+    cr->result_err = err;
+    ready_push(dill_ctx(), cr);
+}
+
+void dill_cr_cancel(struct dill_cr *cr) {
+    cr->cancelled = 1;
+    /* Ready coroutines keep their result; a closer finishes its hclose. */
+    if(cr->state != DILL_BLOCKED) return;
+    withdraw_all(cr, NULL);
+    cr->result_id = -1;
+    cr->result_err = ECANCELED;
+    ready_push(dill_ctx(), cr);
+}
+
+void dill_cr_join(struct dill_cr *cr) {
+    struct dill_ctx *ctx = dill_ctx();
+    cr->closer = ctx->running;
+    ctx->running->state = DILL_CLOSING;
+    schedule(ctx);
+}
+
+void dill_cr_release(struct dill_cr *cr) {
+    struct dill_stack st = cr->stack;
+    dill_stack_put(&dill_ctx()->stacks, &st);
+}
+
+/* ---- The launch protocol ---------------------------------------------- */
+
+/* Carve the coroutine's record from the top of its stack. */
+static struct dill_cr *place_record(struct dill_stack *st) {
+    uintptr_t top = (uintptr_t)st->hi - sizeof(struct dill_cr);
+    struct dill_cr *cr = (struct dill_cr *)(top & ~(uintptr_t)15);
+    memset(cr, 0, sizeof(struct dill_cr));
+    cr->stack = *st;
+    return cr;
+}
+
+static int get_stack(struct dill_ctx *ctx, struct dill_stack *st, char *mem,
+      size_t len) {
+    if(mem)
+        return dill_stack_from_mem(st, mem, len, sizeof(struct dill_cr) + 15);
+    return dill_stack_get(&ctx->stacks, st);
+}
+
+DILL_EXPORT int dill_prologue(sigjmp_buf **jb, void **ptr, size_t len,
+      int bndl, const char *file, int line) {
+    struct dill_ctx *ctx = dill_ctx();
+    struct dill_cr *self = ctx->running;
+    if(!dill_may_block(self)) return -1;
+    char *mem = *ptr;
+    int created = -1;
+    if(bndl < 0) {
+        /* go_mem: the bundle takes the first 64 bytes of the buffer. */
+        if(mem && len < DILL_BUNDLE_AREA) {
+            errno = ENOMEM;
+            return -1;
+        }
+        created = dill_bundle_new(mem);
+        if(created < 0) return -1;
+        if(mem) {
+            mem += DILL_BUNDLE_AREA;
+            len -= DILL_BUNDLE_AREA;
+        }
+        bndl = created;
+    }
+    struct dill_bundle *b = dill_bundle_get(bndl);
+    struct dill_stack st;
+    if(!b || get_stack(ctx, &st, mem, len) < 0) {
+        int err = errno;
+        if(created >= 0) dill_hclose(created);
+        errno = err;
+        return -1;
+    }
+    struct dill_cr *cr = place_record(&st);
+    cr->file = file;
+    cr->line = line;
+    cr->state = DILL_RUNNING;
+    dill_bundle_add(b, cr);
+    check_canary(ctx, self);
+    ready_push(ctx, self);
+    ctx->running = cr;
+#if defined DILL_ASAN
+    asan_leave(ctx, self, cr, 0);
+    self->asan_pending = 1;
+    cr->asan_pending = 1;
+#endif
+    /* The caller saves itself here, then starts running on the new stack
+       right below the record. */
+    *jb = (sigjmp_buf *)&self->regs;
+    *ptr = cr;
+    return created >= 0 ? created : 0;
+}
+
+DILL_EXPORT void dill_epilogue(void) {
+    struct dill_ctx *ctx = dill_ctx();
+    struct dill_cr *cr = ctx->running;
+    check_canary(ctx, cr);
+    cr->state = DILL_FINISHED;
+    if(cr->closer) {
+        /* hclose is waiting for us: it retires us and frees the stack. */
+        ready_push(ctx, cr->closer);
+    } else {
+        dill_bundle_retire(cr);
+        /* Into the cache only: nothing reuses it before we switch away. */
+        dill_cr_release(cr);
+    }
+    struct dill_cr *next = next_ready(ctx);
+    next->state = DILL_RUNNING;
+    ctx->running = next;
+    asan_leave(ctx, cr, next, 1);
+    dill_jump_regs(&next->regs);
+}
+
+/* ---- yield and msleep -------------------------------------------------- */
+
+DILL_EXPORT int dill_yield(void) {
+    struct dill_ctx *ctx = dill_ctx();
+    if(!dill_may_block(ctx->running)) return -1;
+    ready_push(ctx, ctx->running);
+    schedule(ctx);
+    errno = 0;
+    return 0;
+}
+
+DILL_EXPORT int dill_msleep(int64_t deadline) {
+    struct dill_ctx *ctx = dill_ctx();
+    if(!dill_may_block(ctx->running)) return -1;
+    struct dill_tmclause tc;
+    if(dill_timer_waitfor(&tc, deadline) < 0) return -1;
+    dill_wait();
+    /* Reaching the deadline is success (errno stays ETIMEDOUT). */
+    return errno == ECANCELED ? -1 : 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * ctx.h: everything one thread's libdill owns: the scheduler (running
+ * coroutine, ready queue, timers), the handle table, the stack cache and
+ * the fd waiters with their poller. Created lazily by the thread's first
+ * libdill call, torn down at thread exit.
+ */
+#ifndef DILL_CTX_H_INCLUDED
+#define DILL_CTX_H_INCLUDED
+
+#include <stdint.h>
+
+#include "cr.h"
+#include "fd.h"
+#include "handle.h"
+#include "stack.h"
+#include "timer.h"
+#include "utils.h"
+
+struct dill_ctx {
+    struct dill_cr *running;
+    struct dill_cr *ready_first; /* FIFO through dill_cr.ready_next */
+    struct dill_cr *ready_last;
+    int64_t last_poll;
+    struct dill_timers timers;
+    struct dill_handles handles;
+    struct dill_stacks stacks;
+    struct dill_fds fds;
+    struct dill_cr main; /* the thread's own stack */
+};
+
+struct dill_ctx *dill_ctx_create(void);
+
+#if defined DILL_THREADS
+extern __thread struct dill_ctx *dill_ctx_current
+    __attribute__((tls_model("initial-exec")));
+#else
+extern struct dill_ctx *dill_ctx_current;
+#endif
+
+/* This thread's context, created on first use. */
+static inline struct dill_ctx *dill_ctx(void) {
+    struct dill_ctx *ctx = dill_ctx_current;
+    if(dill_likely(ctx)) return ctx;
+    return dill_ctx_create();
+}
+
+#endif
