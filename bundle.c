@@ -29,6 +29,45 @@ struct bundle_waiter {
     struct dill_bundle *bundle;
 };
 
+/* Unused heap bundles kept per thread, so go() does not call malloc. */
+#define BUNDLE_CACHE 64
+
+struct cached_bundle {
+    struct cached_bundle *next;
+};
+
+static struct dill_bundle *bundle_alloc(void) {
+    struct dill_ctx *ctx = dill_ctx();
+    struct cached_bundle *c = ctx->free_bundles;
+    if(c) {
+        ctx->free_bundles = c->next;
+        ctx->nfree_bundles--;
+        return (struct dill_bundle *)c;
+    }
+    return malloc(sizeof(struct dill_bundle));
+}
+
+static void bundle_free(struct dill_bundle *b) {
+    struct dill_ctx *ctx = dill_ctx();
+    if(ctx->nfree_bundles >= BUNDLE_CACHE) {
+        free(b);
+        return;
+    }
+    struct cached_bundle *c = (struct cached_bundle *)b;
+    c->next = ctx->free_bundles;
+    ctx->free_bundles = c;
+    ctx->nfree_bundles++;
+}
+
+void dill_bundles_term(struct dill_ctx *ctx) {
+    while(ctx->free_bundles) {
+        struct cached_bundle *c = ctx->free_bundles;
+        ctx->free_bundles = c->next;
+        free(c);
+    }
+    ctx->nfree_bundles = 0;
+}
+
 static const int bundle_type_id;
 static const void *bundle_type = &bundle_type_id;
 
@@ -62,7 +101,7 @@ static void bundle_close(struct dill_hvfs *vfs) {
         dill_cr_release(cr);
     }
     wake_waiters(b);
-    if(!b->in_caller_memory) free(b);
+    if(!b->in_caller_memory) bundle_free(b);
 }
 
 int dill_bundle_new(void *mem) {
@@ -72,7 +111,7 @@ int dill_bundle_new(void *mem) {
             ~(uintptr_t)(_Alignof(struct dill_bundle) - 1);
         b = (struct dill_bundle *)at;
     } else {
-        b = malloc(sizeof(struct dill_bundle));
+        b = bundle_alloc();
         if(!b) {
             errno = ENOMEM;
             return -1;
@@ -86,7 +125,7 @@ int dill_bundle_new(void *mem) {
     int h = dill_hmake(&b->vfs);
     if(h < 0 && !mem) {
         int err = errno;
-        free(b);
+        bundle_free(b);
         errno = err;
     }
     return h;

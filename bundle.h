@@ -25,4 +25,8 @@ void dill_bundle_add(struct dill_bundle *b, struct dill_cr *cr);
 /* A member returned normally: take it out, wake waiters if it was the last. */
 void dill_bundle_retire(struct dill_cr *cr);
 
+/* Free the cache of unused bundle objects (thread exit). */
+struct dill_ctx;
+void dill_bundles_term(struct dill_ctx *ctx);
+
 #endif

@@ -60,15 +60,20 @@ static void stack_bounds(struct dill_ctx *ctx, struct dill_cr *cr,
         *size = (size_t)(cr->stack.hi - cr->stack.lo);
         return;
     }
-    pthread_attr_t attr;
-    void *addr = NULL;
-    size_t len = 0;
-    if(pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &addr, &len);
-        pthread_attr_destroy(&attr);
+    if(!ctx->main_bottom) {
+        /* Reading the thread's stack bounds parses /proc: do it once. */
+        pthread_attr_t attr;
+        void *addr = NULL;
+        size_t len = 0;
+        if(pthread_getattr_np(pthread_self(), &attr) == 0) {
+            pthread_attr_getstack(&attr, &addr, &len);
+            pthread_attr_destroy(&attr);
+        }
+        ctx->main_bottom = addr;
+        ctx->main_size = len;
     }
-    *bottom = addr;
-    *size = len;
+    *bottom = ctx->main_bottom;
+    *size = ctx->main_size;
 }
 
 /* A coroutine resumed by the launch macro's own code never passed through
@@ -209,8 +214,10 @@ void dill_cr_join(struct dill_cr *cr) {
 }
 
 void dill_cr_release(struct dill_cr *cr) {
+    struct dill_ctx *ctx = dill_ctx();
+    dill_census_measure(&ctx->census, cr);
     struct dill_stack st = cr->stack;
-    dill_stack_put(&dill_ctx()->stacks, &st);
+    dill_stack_put(&ctx->stacks, &st);
 }
 
 /* ---- The launch protocol ---------------------------------------------- */
@@ -219,8 +226,18 @@ void dill_cr_release(struct dill_cr *cr) {
 static struct dill_cr *place_record(struct dill_stack *st) {
     uintptr_t top = (uintptr_t)st->hi - sizeof(struct dill_cr);
     struct dill_cr *cr = (struct dill_cr *)(top & ~(uintptr_t)15);
-    memset(cr, 0, sizeof(struct dill_cr));
+    /* regs are written by the launching macro; the rest starts clean. */
+    cr->ready_next = NULL;
+    cr->clauses = NULL;
+    cr->result_id = 0;
+    cr->result_err = 0;
+    cr->cancelled = 0;
+    cr->no_blocking = 0;
+    cr->closer = NULL;
     cr->stack = *st;
+#if defined DILL_ASAN
+    cr->asan_fake = NULL;
+#endif
     return cr;
 }
 
@@ -264,6 +281,7 @@ DILL_EXPORT int dill_prologue(sigjmp_buf **jb, void **ptr, size_t len,
     cr->file = file;
     cr->line = line;
     cr->state = DILL_RUNNING;
+    dill_census_paint(&cr->stack, cr);
     dill_bundle_add(b, cr);
     check_canary(ctx, self);
     ready_push(ctx, self);

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #endif
 
+#include "bundle.h"
 #include "ctx.h"
 
 #if defined DILL_THREADS
@@ -27,10 +28,12 @@ static int ctx_once;
 #endif
 
 static void ctx_term(struct dill_ctx *ctx) {
+    dill_census_report(&ctx->census);
     dill_fds_term(&ctx->fds);
     dill_timers_term(&ctx->timers);
     dill_handles_term(&ctx->handles);
     dill_stacks_term(&ctx->stacks);
+    dill_bundles_term(ctx);
     free(ctx);
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "census.h"
 #include "cr.h"
 #include "fd.h"
 #include "handle.h"
@@ -25,7 +26,14 @@ struct dill_ctx {
     struct dill_handles handles;
     struct dill_stacks stacks;
     struct dill_fds fds;
+    void *free_bundles; /* bundle.c's cache of unused bundle objects */
+    int nfree_bundles;
+    struct dill_census_site *census; /* --enable-census only */
     struct dill_cr main; /* the thread's own stack */
+#if defined DILL_ASAN
+    const void *main_bottom; /* its bounds, for ASan's fiber switches */
+    size_t main_size;
+#endif
 };
 
 struct dill_ctx *dill_ctx_create(void);

@@ -18,8 +18,9 @@ static int64_t clock_ms(void) {
 }
 
 #if defined __x86_64__ || defined __i386__
-static __thread int64_t cached_ms;
-static __thread uint64_t cached_tsc;
+/* initial-exec: a plain TLS access, no __tls_get_addr call per now(). */
+static __thread int64_t cached_ms __attribute__((tls_model("initial-exec")));
+static __thread uint64_t cached_tsc __attribute__((tls_model("initial-exec")));
 
 static inline uint64_t read_tsc(void) {
     uint32_t lo, hi;
