@@ -28,6 +28,7 @@
 
 #if defined DILL_ASAN
 #include <pthread.h>
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -76,6 +77,18 @@ static void stack_bounds(struct dill_ctx *ctx, struct dill_cr *cr,
     *size = ctx->main_size;
 }
 
+/* go() moved the launcher's stack pointer with alloca, then jumped away;
+   resuming at its saved stack pointer skips the unpoisoning ASan does when
+   an alloca goes out of scope, so clear what lies just below. */
+static void asan_unpoison_launcher(struct dill_cr *cr) {
+#if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
+    char *sp = (char *)cr->regs.slots[6];
+    ASAN_UNPOISON_MEMORY_REGION(sp - 4096, 4096);
+#else
+    (void)cr; /* siglongjmp is intercepted by ASan, which cleans up */
+#endif
+}
+
 /* A coroutine resumed by the launch macro's own code never passed through
    the end of dill_switch_regs: finish its switch on its next way out. */
 static void asan_leave(struct dill_ctx *ctx, struct dill_cr *from,
@@ -87,6 +100,7 @@ static void asan_leave(struct dill_ctx *ctx, struct dill_cr *from,
     const void *bottom;
     size_t size;
     stack_bounds(ctx, to, &bottom, &size);
+    if(to->asan_pending) asan_unpoison_launcher(to);
     __sanitizer_start_switch_fiber(finished ? NULL : &from->asan_fake,
         bottom, size);
 }
