@@ -56,8 +56,15 @@ DILL_EXPORT int dill_hclose(int h);
 
 /* ---- Coroutines ------------------------------------------------------- */
 
-/* Keeps a coroutine's body out of the launching function (see go(3)). */
+/* Keeps a coroutine's body out of the launching function (see go(3)).
+   GCC's interprocedural analysis would otherwise conclude that pointers
+   passed to the coroutine do not escape, and miss writes the coroutine
+   makes after it first blocks; noipa (GCC 8+) turns that analysis off. */
+#if defined __GNUC__ && !defined __clang__ && __GNUC__ >= 8
+#define dill_coroutine __attribute__((noinline, noipa))
+#else
 #define dill_coroutine __attribute__((noinline))
+#endif
 
 /* Written only by the portable stack switch so the compiler keeps it. */
 DILL_EXPORT extern volatile void *dill_unoptimisable;

@@ -149,7 +149,12 @@ static int update(struct dill_poller *p, int fd) {
     int rc = ctl(p, EPOLL_CTL_MOD, fd, s->wanted);
     /* Closed and maybe reopened under the same number: add it afresh. */
     if(rc < 0 && errno == ENOENT) rc = ctl(p, EPOLL_CTL_ADD, fd, s->wanted);
-    if(rc < 0) return s->wanted;
+    if(rc < 0) {
+        /* Forget it: the next arm registers afresh and reports EBADF. */
+        s->registered = 0;
+        s->kernel = 0;
+        return s->wanted;
+    }
     s->kernel = s->wanted;
     return 0;
 }
