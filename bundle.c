@@ -99,6 +99,7 @@ static void bundle_close(struct dill_hvfs *vfs) {
         dill_cr_join(cr);
         dill_queue_remove(&b->members, it);
         dill_cr_release(cr);
+        dill_stack_settle(&dill_ctx()->stacks);
     }
     wake_waiters(b);
     if(!b->in_caller_memory) bundle_free(b);

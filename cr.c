@@ -139,13 +139,24 @@ static void poll(struct dill_ctx *ctx) {
     }
 }
 
+/* While coroutines keep each other busy, fds and timers are still looked
+   at once a second. Reading the clock costs more than a switch, so it is
+   read only every 64 passes. */
+static inline int poll_due(struct dill_ctx *ctx) {
+    if(!ctx->ready_first) return 1;
+    if(dill_likely(++ctx->passes & 63)) return 0;
+    return dill_now_ms() - ctx->last_poll > 1000;
+}
+
 static inline struct dill_cr *next_ready(struct dill_ctx *ctx) {
-    if(!ctx->ready_first || dill_now_ms() - ctx->last_poll > 1000) poll(ctx);
+    if(poll_due(ctx)) poll(ctx);
     return ready_pop(ctx);
 }
 
 static inline void check_canary(struct dill_ctx *ctx, struct dill_cr *cr) {
-    if(cr != &ctx->main && dill_unlikely(!dill_stack_intact(&cr->stack)))
+    /* Guarded stacks need no check (the main coroutine's counts as one). */
+    if(dill_likely(cr->stack.kind == DILL_STACK_GUARDED)) return;
+    if(!dill_stack_intact(&cr->stack))
         dill_stack_overflowed(cr->file, cr->line);
 }
 
@@ -251,6 +262,7 @@ static struct dill_cr *place_record(struct dill_stack *st) {
     cr->stack = *st;
 #if defined DILL_ASAN
     cr->asan_fake = NULL;
+    cr->asan_pending = 0;
 #endif
     return cr;
 }
@@ -307,6 +319,9 @@ DILL_EXPORT int dill_prologue(sigjmp_buf **jb, void **ptr, size_t len,
 #endif
     /* The caller saves itself here, then starts running on the new stack
        right below the record. */
+#if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
+    self->regs.slots[8] = 0; /* saved by the macro, not by us */
+#endif
     *jb = (sigjmp_buf *)&self->regs;
     *ptr = cr;
     return created >= 0 ? created : 0;
@@ -329,6 +344,7 @@ DILL_EXPORT void dill_epilogue(void) {
     next->state = DILL_RUNNING;
     ctx->running = next;
     asan_leave(ctx, cr, next, 1);
+    dill_stack_settle(&ctx->stacks);
     dill_jump_regs(&next->regs);
 }
 

@@ -34,9 +34,10 @@ enum dill_cr_state {
 };
 
 /* The saved registers of a suspended coroutine. On x86-64 this is the
-   8-slot format of the launch macros; elsewhere a sigjmp_buf. */
+   8-slot format of the launch macros, plus a ninth slot of our own that
+   says the library saved it (see switch_x86_64.h); elsewhere a sigjmp_buf. */
 #if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
-typedef struct { uint64_t slots[8]; } dill_regs;
+typedef struct { uint64_t slots[9]; } dill_regs;
 #else
 typedef sigjmp_buf dill_regs;
 #endif

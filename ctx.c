@@ -83,6 +83,8 @@ struct dill_ctx *dill_ctx_create(void) {
         abort();
     }
     ctx->main.state = DILL_RUNNING;
+    /* The thread's own stack has no canary to check. */
+    ctx->main.stack.kind = DILL_STACK_GUARDED;
     ctx->running = &ctx->main;
     ctx->handles.first_free = -1;
     ctx->handles.last_free = -1;

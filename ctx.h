@@ -22,6 +22,7 @@ struct dill_ctx {
     struct dill_cr *ready_first; /* FIFO through dill_cr.ready_next */
     struct dill_cr *ready_last;
     int64_t last_poll;
+    unsigned passes;  /* scheduler passes since the clock was last read */
     struct dill_timers timers;
     struct dill_handles handles;
     struct dill_stacks stacks;

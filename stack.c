@@ -24,6 +24,7 @@
 #include <pthread.h>
 #endif
 #if defined DILL_VALGRIND
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 
@@ -133,6 +134,7 @@ static void deregister_range(struct dill_stack *st) {
 #endif
 }
 
+#if !defined DILL_NOGUARD
 static int map_guarded(struct dill_stack *st) {
     if(__atomic_add_fetch(&guarded_live, 1, __ATOMIC_RELAXED) > guarded_limit)
         goto refuse;
@@ -151,6 +153,7 @@ refuse:
     __atomic_sub_fetch(&guarded_live, 1, __ATOMIC_RELAXED);
     return -1;
 }
+#endif
 
 static int map_plain(struct dill_stack *st) {
     char *base = mmap(NULL, DILL_STACK_SIZE, PROT_READ | PROT_WRITE,
@@ -187,7 +190,12 @@ int dill_stack_get(struct dill_stacks *s, struct dill_stack *st) {
     }
     setup();
     if(!s->altstack) setup_altstack(s);
+#if defined DILL_NOGUARD
+    /* Built without guard pages: every stack relies on its canary. */
+    if(map_plain(st) < 0) {
+#else
     if(map_guarded(st) < 0 && map_plain(st) < 0) {
+#endif
         errno = ENOMEM;
         return -1;
     }
@@ -215,7 +223,11 @@ int dill_stack_from_mem(struct dill_stack *st, void *mem, size_t len,
 
 void dill_stack_put(struct dill_stacks *s, struct dill_stack *st) {
     if(st->kind == DILL_STACK_CALLER) {
-        deregister_range(st);
+#if defined DILL_VALGRIND
+        dill_stack_settle(s);
+        s->unsettled = *st;
+        s->has_unsettled = 1;
+#endif
         return;
     }
     /* The stack being put back may be the one we are running on, so when
@@ -236,6 +248,7 @@ void dill_stack_put(struct dill_stacks *s, struct dill_stack *st) {
 }
 
 void dill_stacks_term(struct dill_stacks *s) {
+    dill_stack_settle(s);
     while(s->cache) {
         struct dill_stack_cached *c = s->cache;
         s->cache = c->next;

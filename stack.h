@@ -36,6 +36,10 @@ struct dill_stacks {
     struct dill_stack_cached *cache; /* LIFO of free library stacks */
     int ncached;
     void *altstack; /* this thread's signal stack, NULL until needed */
+#if defined DILL_VALGRIND
+    struct dill_stack unsettled; /* caller memory just given back */
+    int has_unsettled;
+#endif
 };
 
 /* A library stack, from the cache or freshly mapped. -1 and errno
@@ -51,6 +55,24 @@ int dill_stack_from_mem(struct dill_stack *st, void *mem, size_t len,
    the cache is full, never this one), caller memory is left alone. The
    stack may still be the one running: it is not unmapped. */
 void dill_stack_put(struct dill_stacks *s, struct dill_stack *st);
+
+/* Valgrind only: hand caller memory given back by a finished coroutine
+   back to the program. Valgrind marks stack memory inaccessible as frames
+   return, so this is inline: the epilogue calls it as its last step, with
+   no frame left to return from on that stack. */
+#if defined DILL_VALGRIND
+#include <valgrind/memcheck.h>
+#include <valgrind/valgrind.h>
+static inline void dill_stack_settle(struct dill_stacks *s) {
+    if(!s->has_unsettled) return;
+    s->has_unsettled = 0;
+    VALGRIND_STACK_DEREGISTER(s->unsettled.vg_id);
+    VALGRIND_MAKE_MEM_UNDEFINED(s->unsettled.lo,
+        s->unsettled.hi - s->unsettled.lo);
+}
+#else
+static inline void dill_stack_settle(struct dill_stacks *s) { (void)s; }
+#endif
 
 /* Whether the canary at the far end of the stack is intact. */
 int dill_stack_intact(const struct dill_stack *st);

@@ -14,6 +14,9 @@ void dill_switch_regs(dill_regs *from, dill_regs *to);
 /* Resume to without saving anything (a finished coroutine). */
 __attribute__((noreturn)) void dill_jump_regs(dill_regs *to);
 
+/* A context saved here is resumed with `ret`, so the CPU's return-stack
+   predictor stays in step with the real call chains; one saved by go() in
+   a user's program (slot 8 is 0) is resumed with the `jmp` it expects. */
 __asm__(
     ".pushsection .text\n"
     ".p2align 4\n"
@@ -31,6 +34,7 @@ __asm__(
     "    movq %r15, 40(%rdi)\n"
     "    movq %rax, 48(%rdi)\n"
     "    movq %rcx, 56(%rdi)\n"
+    "    movq $1, 64(%rdi)\n"
     "    movq %rsi, %rdi\n"
     ".size dill_switch_regs, .-dill_switch_regs\n"
     ".globl dill_jump_regs\n"
@@ -38,7 +42,6 @@ __asm__(
     ".type dill_jump_regs, @function\n"
     "dill_jump_regs:\n"
     "    movq %rdi, %rdx\n"
-    "    movq 48(%rdx), %rsp\n"
     "    movq 40(%rdx), %r15\n"
     "    movq 32(%rdx), %r14\n"
     "    movq 24(%rdx), %r13\n"
@@ -46,6 +49,14 @@ __asm__(
     "    movq 8(%rdx), %rbp\n"
     "    movq (%rdx), %rbx\n"
     "    movl $1, %eax\n"
+    "    cmpq $0, 64(%rdx)\n"
+    "    je 1f\n"
+    /* Ours: the return address still sits just below the saved rsp. */
+    "    movq 48(%rdx), %rsp\n"
+    "    subq $8, %rsp\n"
+    "    ret\n"
+    "1:\n"
+    "    movq 48(%rdx), %rsp\n"
     "    jmpq *56(%rdx)\n"
     ".size dill_jump_regs, .-dill_jump_regs\n"
     ".popsection\n");

@@ -13,13 +13,19 @@
 
 struct dill_tmclause {
     struct dill_clause cl;
-    int64_t deadline;
-    uint64_t seq;
     size_t index; /* position in the heap */
 };
 
+/* A heap entry carries its key, so sifting never touches the clauses,
+   which live on many different coroutine stacks. */
+struct dill_timer_entry {
+    int64_t deadline;
+    uint64_t seq;
+    struct dill_tmclause *tc;
+};
+
 struct dill_timers {
-    struct dill_tmclause **heap;
+    struct dill_timer_entry *heap;
     size_t count;
     size_t capacity;
     uint64_t seq;
