@@ -3,4 +3,5 @@
 include tests/cr.mk
 include tests/chan.mk
 include tests/poller.mk
+include tests/dns.mk
 EXTRA_DIST += tests/check.h
