@@ -1,0 +1,70 @@
+/*
+ * perf/ctxswitch.c: the cost of one context switch. Two coroutines yield to
+ * each other; every yield hands the CPU to the other one. The same number of
+ * switches is then done with glibc's swapcontext between two ucontexts, the
+ * usual way to write coroutines without a library, and the ratio printed.
+ */
+#include <ucontext.h>
+#include <libdill.h>
+#include "perf.h"
+
+#define SWITCHES 5000000
+
+static coroutine void yielder(int count) {
+    for(int i = 0; i < count; i++) PERF_CHECK(yield() == 0);
+}
+
+static int64_t libdill_ns(void) {
+    int b = bundle();
+    PERF_CHECK(b >= 0);
+    int64_t start = perf_ns();
+    /* main blocks in bundle_wait, so the two coroutines alternate alone. */
+    PERF_CHECK(bundle_go(b, yielder(SWITCHES / 2)) == 0);
+    PERF_CHECK(bundle_go(b, yielder(SWITCHES / 2)) == 0);
+    PERF_CHECK(bundle_wait(b, -1) == 0);
+    int64_t ns = perf_ns() - start;
+    PERF_CHECK(hclose(b) == 0);
+    return ns;
+}
+
+static ucontext_t main_uc, uc_a, uc_b;
+
+static void swapper_a(void) {
+    for(int i = 0; i < SWITCHES / 2; i++) swapcontext(&uc_a, &uc_b);
+    /* Returning resumes main through uc_link; uc_b stays suspended. */
+}
+
+static void swapper_b(void) {
+    for(;;) swapcontext(&uc_b, &uc_a);
+}
+
+static void make_uc(ucontext_t *uc, void (*fn)(void)) {
+    static const size_t size = 64 * 1024;
+    PERF_CHECK(getcontext(uc) == 0);
+    uc->uc_stack.ss_sp = malloc(size);
+    PERF_CHECK(uc->uc_stack.ss_sp);
+    uc->uc_stack.ss_size = size;
+    uc->uc_link = &main_uc;
+    makecontext(uc, fn, 0);
+}
+
+static int64_t swapcontext_ns(void) {
+    make_uc(&uc_a, swapper_a);
+    make_uc(&uc_b, swapper_b);
+    int64_t start = perf_ns();
+    PERF_CHECK(swapcontext(&main_uc, &uc_a) == 0);
+    int64_t ns = perf_ns() - start;
+    free(uc_a.uc_stack.ss_sp);
+    free(uc_b.uc_stack.ss_sp);
+    return ns;
+}
+
+int main(void) {
+    int64_t dill = libdill_ns();
+    int64_t glibc = swapcontext_ns();
+    perf_report("ctxswitch", dill, SWITCHES);
+    perf_report("ctxswitch_swapcontext", glibc, SWITCHES);
+    printf("swapcontext/libdill = %.1fx (target >= 20x)\n",
+        (double)glibc / (double)dill);
+    return 0;
+}

@@ -1,0 +1,37 @@
+# perf/perf.mk: benchmarks, built and run by `make bench` (never by make
+# check). Each program prints `name: N ns/op` lines; README.md lists them
+# with their targets. They link the uninstalled libdill.la, as users would
+# link the installed one.
+perf_programs = \
+	perf/ctxswitch \
+	perf/spawn \
+	perf/chan \
+	perf/choose \
+	perf/timers \
+	perf/whispers \
+	perf/million \
+	perf/idle
+EXTRA_PROGRAMS += $(perf_programs)
+bench_programs += $(perf_programs)
+EXTRA_DIST += perf/perf.h
+
+perf_ctxswitch_LDADD = libdill.la
+perf_spawn_LDADD = libdill.la
+perf_chan_LDADD = libdill.la
+perf_choose_LDADD = libdill.la
+perf_timers_LDADD = libdill.la
+perf_whispers_LDADD = libdill.la
+perf_million_LDADD = libdill.la
+perf_idle_LDADD = libdill.la
+
+# Build everything first, so that compiler output does not interleave with
+# the figures, then run the programs one at a time: they measure time and
+# memory, so nothing else of ours should run beside them.
+bench:
+	@list=; for p in $(bench_programs); do list="$$list $$p$(EXEEXT)"; done; \
+	$(MAKE) $(AM_MAKEFLAGS) $$list
+	@for p in $(bench_programs); do \
+	    echo "== $$p"; \
+	    ./$$p$(EXEEXT) || exit 1; \
+	done
+.PHONY: bench
