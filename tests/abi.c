@@ -85,7 +85,7 @@ ABI_COROUTINE static void finish(int delay_turns) {
     finished++;
 }
 
-static unsigned char mem[4][4096 + 16];
+static unsigned char mem[4][SMALL_STACK + 16];
 
 static void test_bundles(void) {
     finished = 0;
@@ -93,17 +93,17 @@ static void test_bundles(void) {
     CHECK(b >= 0);
     CHECK(ABI_BUNDLE_GO(b, finish(2)) == 0);
     CHECK(ABI_BUNDLE_GO(b, finish(0)) == 0);
-    CHECK(ABI_BUNDLE_GO_MEM(b, finish(3), mem[0] + 1, 4096) == 0);
-    CHECK(ABI_BUNDLE_GO_MEM(b, finish(1), mem[1] + 7, 4096) == 0);
+    CHECK(ABI_BUNDLE_GO_MEM(b, finish(3), mem[0] + 1, SMALL_STACK) == 0);
+    CHECK(ABI_BUNDLE_GO_MEM(b, finish(1), mem[1] + 7, SMALL_STACK) == 0);
     CHECK(dill_bundle_wait(b, -1) == 0);
     CHECK(finished == 4);
     CHECK(dill_hclose(b) == 0);
 
     /* go_mem on unaligned memory, and more into its handle. */
-    int h = ABI_GO_MEM(finish(1), mem[2] + 3, 4096);
+    int h = ABI_GO_MEM(finish(1), mem[2] + 3, SMALL_STACK);
     CHECK(h >= 0);
     CHECK(ABI_BUNDLE_GO(h, finish(2)) == 0);
-    CHECK(ABI_BUNDLE_GO_MEM(h, finish(0), mem[3] + 5, 4096) == 0);
+    CHECK(ABI_BUNDLE_GO_MEM(h, finish(0), mem[3] + 5, SMALL_STACK) == 0);
     CHECK(dill_bundle_wait(h, -1) == 0);
     CHECK(finished == 7);
     CHECK(dill_hclose(h) == 0);
@@ -121,7 +121,7 @@ static void test_failures(void) {
     CHECK(b >= 0);
     CHECK(dill_hclose(b) == 0);
     CHECK_ERR(ABI_BUNDLE_GO(b, take(side())), EBADF);
-    CHECK_ERR(ABI_BUNDLE_GO_MEM(b, take(side()), mem[0], 4096), EBADF);
+    CHECK_ERR(ABI_BUNDLE_GO_MEM(b, take(side()), mem[0], SMALL_STACK), EBADF);
     int chv[2];
     CHECK(dill_chmake(chv) == 0);
     CHECK_ERR(ABI_BUNDLE_GO(chv[0], take(side())), ENOTSUP);
@@ -315,7 +315,7 @@ static void test_cancel(void) {
     int h = ABI_GO(sleeper(1));
     CHECK(h >= 0);
     CHECK(ABI_BUNDLE_GO(h, sleeper(2)) == 0);
-    CHECK(ABI_BUNDLE_GO_MEM(h, sleeper(3), mem[0] + 1, 4096) == 0);
+    CHECK(ABI_BUNDLE_GO_MEM(h, sleeper(3), mem[0] + 1, SMALL_STACK) == 0);
     CHECK(dill_hclose(h) == 0);
     CHECK(ncancel == 3);
     CHECK(cancel_log[0] == 1 && cancel_log[1] == 2 && cancel_log[2] == 3);

@@ -251,7 +251,7 @@ static void test_not_guard(void) {
 
 /* The caller buffer sits at the top of an arena, so writing below it only
    hits our own padding. */
-static unsigned char arena[16384 + 4096] __attribute__((aligned(64)));
+static unsigned char arena[16384 + SMALL_STACK] __attribute__((aligned(64)));
 
 /* Fills 8 KiB below the current stack position, covering the bottom of a
    4 KiB buffer and everything between. */
@@ -271,7 +271,7 @@ coroutine static void past_the_bottom(void) {
 
 static void canary_go_mem_scenario(void) {
     unsigned char *buf = arena + 16384;
-    int h = want_line ? 0 : go_mem(past_the_bottom(), buf, 4096); go_line = __LINE__;
+    int h = want_line ? 0 : go_mem(past_the_bottom(), buf, SMALL_STACK); go_line = __LINE__;
     if(!want_line)
         _exit(4 + 0 * h);
 }
@@ -280,7 +280,7 @@ static void canary_bundle_go_mem_scenario(void) {
     unsigned char *buf = arena + 16384;
     int b = want_line ? 0 : bundle();
     CHECK(b >= 0);
-    int rc = want_line ? 0 : bundle_go_mem(b, past_the_bottom(), buf, 4096); go_line = __LINE__;
+    int rc = want_line ? 0 : bundle_go_mem(b, past_the_bottom(), buf, SMALL_STACK); go_line = __LINE__;
     if(!want_line)
         _exit(4 + 0 * rc);
 }
