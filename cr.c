@@ -128,7 +128,7 @@ static int poll_timeout(struct dill_ctx *ctx) {
 }
 
 /* Poll fds and fire due timers. Blocks while nothing is ready. */
-static void poll(struct dill_ctx *ctx) {
+static void poll_events(struct dill_ctx *ctx) {
     for(;;) {
         int block = ctx->ready_first == NULL;
         dill_fds_poll(&ctx->fds, block ? poll_timeout(ctx) : 0);
@@ -149,7 +149,7 @@ static inline int poll_due(struct dill_ctx *ctx) {
 }
 
 static inline struct dill_cr *next_ready(struct dill_ctx *ctx) {
-    if(poll_due(ctx)) poll(ctx);
+    if(poll_due(ctx)) poll_events(ctx);
     return ready_pop(ctx);
 }
 
