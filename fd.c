@@ -115,14 +115,22 @@ DILL_EXPORT int dill_fdclean(int fd) {
     return 0;
 }
 
-static int wake(struct dill_fds *fds, int fd, int dir) {
+static int wake(struct dill_fds *fds, int fd, int dir, int err) {
     struct fd_clause **slot = waiter(fds, fd, dir);
     struct fd_clause *fc = *slot;
     if(!fc) return 0;
     *slot = NULL;
     dill_poller_disarm(fds->poller, fd, dir);
-    dill_trigger(&fc->cl, 0);
+    dill_trigger(&fc->cl, err);
     return 1;
+}
+
+void dill_fd_forget(int fd) {
+    struct dill_fds *fds = &dill_ctx()->fds;
+    if(fd < 0 || fd >= fds->size) return;
+    wake(fds, fd, DILL_POLLER_IN, EBADF);
+    wake(fds, fd, DILL_POLLER_OUT, EBADF);
+    dill_poller_forget(fds->poller, fd);
 }
 
 int dill_fds_poll(struct dill_fds *fds, int timeout) {
@@ -139,9 +147,9 @@ int dill_fds_poll(struct dill_fds *fds, int timeout) {
         int fd = fds->events[i].fd;
         if(fd >= fds->size) continue;
         if(fds->events[i].events & DILL_POLLER_IN)
-            woken += wake(fds, fd, DILL_POLLER_IN);
+            woken += wake(fds, fd, DILL_POLLER_IN, 0);
         if(fds->events[i].events & DILL_POLLER_OUT)
-            woken += wake(fds, fd, DILL_POLLER_OUT);
+            woken += wake(fds, fd, DILL_POLLER_OUT, 0);
     }
     return woken;
 }

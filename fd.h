@@ -22,6 +22,12 @@ struct dill_fds {
 int dill_fds_init(struct dill_fds *fds);
 void dill_fds_term(struct dill_fds *fds);
 
+/* The library is about to close fd (a socket handle is being closed):
+   wake whoever waits on it with EBADF and forget it in the poller, so a
+   new descriptor with the same number starts afresh. A woken operation
+   must not touch its socket object again: it may be gone. */
+void dill_fd_forget(int fd);
+
 /* Wait up to timeout ms for fds and wake their waiters; returns how many
    coroutines were woken. */
 int dill_fds_poll(struct dill_fds *fds, int timeout);

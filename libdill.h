@@ -219,6 +219,206 @@ DILL_EXPORT int dill_choose(struct dill_chclause *clauses, int nclauses,
 #define choose dill_choose
 #endif
 
+
+/* ---- Sockets ---------------------------------------------------------- */
+
+#if !defined DILL_DISABLE_SOCKETS
+
+struct sockaddr;
+
+/* One piece of a scattered buffer; a list ends at the element whose
+   iol_next is NULL. iol_rsvd must be 0. */
+struct dill_iolist {
+    void *iol_base;
+    size_t iol_len;
+    struct dill_iolist *iol_next;
+    int iol_rsvd;
+};
+
+/* Bytestream sockets: all-or-nothing sends and receives. */
+DILL_EXPORT int dill_bsend(int s, const void *buf, size_t len,
+    int64_t deadline);
+DILL_EXPORT int dill_brecv(int s, void *buf, size_t len, int64_t deadline);
+DILL_EXPORT int dill_bsendl(int s, struct dill_iolist *first,
+    struct dill_iolist *last, int64_t deadline);
+DILL_EXPORT int dill_brecvl(int s, struct dill_iolist *first,
+    struct dill_iolist *last, int64_t deadline);
+
+/* Message sockets: one message per call. */
+DILL_EXPORT int dill_msend(int s, const void *buf, size_t len,
+    int64_t deadline);
+DILL_EXPORT ssize_t dill_mrecv(int s, void *buf, size_t len,
+    int64_t deadline);
+DILL_EXPORT int dill_msendl(int s, struct dill_iolist *first,
+    struct dill_iolist *last, int64_t deadline);
+DILL_EXPORT ssize_t dill_mrecvl(int s, struct dill_iolist *first,
+    struct dill_iolist *last, int64_t deadline);
+
+/* IP addresses: a sockaddr_in or sockaddr_in6 in 32 bytes. */
+#define DILL_IPADDR_IPV4 1
+#define DILL_IPADDR_IPV6 2
+#define DILL_IPADDR_PREF_IPV4 3
+#define DILL_IPADDR_PREF_IPV6 4
+#define DILL_IPADDR_MAXSTRLEN 46
+
+struct dill_ipaddr { char _[32]; };
+
+DILL_EXPORT int dill_ipaddr_local(struct dill_ipaddr *addr, const char *name,
+    int port, int mode);
+DILL_EXPORT int dill_ipaddr_remote(struct dill_ipaddr *addr,
+    const char *name, int port, int mode, int64_t deadline);
+DILL_EXPORT int dill_ipaddr_remotes(struct dill_ipaddr *addrs, int naddrs,
+    const char *name, int port, int mode, int64_t deadline);
+DILL_EXPORT const char *dill_ipaddr_str(const struct dill_ipaddr *addr,
+    char *ipstr);
+DILL_EXPORT int dill_ipaddr_family(const struct dill_ipaddr *addr);
+DILL_EXPORT const struct sockaddr *dill_ipaddr_sockaddr(
+    const struct dill_ipaddr *addr);
+DILL_EXPORT int dill_ipaddr_len(const struct dill_ipaddr *addr);
+DILL_EXPORT int dill_ipaddr_port(const struct dill_ipaddr *addr);
+DILL_EXPORT void dill_ipaddr_setport(struct dill_ipaddr *addr, int port);
+DILL_EXPORT int dill_ipaddr_equal(const struct dill_ipaddr *addr1,
+    const struct dill_ipaddr *addr2, int ignore_port);
+
+/* TCP. */
+struct dill_tcp_listener_storage { char _[56]; } DILL_ALIGN;
+struct dill_tcp_storage { char _[72]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_tcp_listen(struct dill_ipaddr *addr, int backlog);
+DILL_EXPORT int dill_tcp_listen_mem(struct dill_ipaddr *addr, int backlog,
+    struct dill_tcp_listener_storage *mem);
+DILL_EXPORT int dill_tcp_accept(int s, struct dill_ipaddr *addr,
+    int64_t deadline);
+DILL_EXPORT int dill_tcp_accept_mem(int s, struct dill_ipaddr *addr,
+    struct dill_tcp_storage *mem, int64_t deadline);
+DILL_EXPORT int dill_tcp_connect(const struct dill_ipaddr *addr,
+    int64_t deadline);
+DILL_EXPORT int dill_tcp_connect_mem(const struct dill_ipaddr *addr,
+    struct dill_tcp_storage *mem, int64_t deadline);
+DILL_EXPORT int dill_tcp_done(int s, int64_t deadline);
+DILL_EXPORT int dill_tcp_close(int s, int64_t deadline);
+DILL_EXPORT int dill_tcp_listener_fromfd(int fd);
+DILL_EXPORT int dill_tcp_listener_fromfd_mem(int fd,
+    struct dill_tcp_listener_storage *mem);
+DILL_EXPORT int dill_tcp_fromfd(int fd);
+DILL_EXPORT int dill_tcp_fromfd_mem(int fd, struct dill_tcp_storage *mem);
+
+/* IPC: UNIX-domain stream sockets. */
+struct dill_ipc_listener_storage { char _[24]; } DILL_ALIGN;
+struct dill_ipc_storage { char _[72]; } DILL_ALIGN;
+struct dill_ipc_pair_storage { char _[144]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_ipc_listen(const char *addr, int backlog);
+DILL_EXPORT int dill_ipc_listen_mem(const char *addr, int backlog,
+    struct dill_ipc_listener_storage *mem);
+DILL_EXPORT int dill_ipc_accept(int s, int64_t deadline);
+DILL_EXPORT int dill_ipc_accept_mem(int s, struct dill_ipc_storage *mem,
+    int64_t deadline);
+DILL_EXPORT int dill_ipc_connect(const char *addr, int64_t deadline);
+DILL_EXPORT int dill_ipc_connect_mem(const char *addr,
+    struct dill_ipc_storage *mem, int64_t deadline);
+DILL_EXPORT int dill_ipc_sendfd(int s, int fd, int64_t deadline);
+DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline);
+DILL_EXPORT int dill_ipc_done(int s, int64_t deadline);
+DILL_EXPORT int dill_ipc_close(int s, int64_t deadline);
+DILL_EXPORT int dill_ipc_listener_fromfd(int fd);
+DILL_EXPORT int dill_ipc_listener_fromfd_mem(int fd,
+    struct dill_ipc_listener_storage *mem);
+DILL_EXPORT int dill_ipc_fromfd(int fd);
+DILL_EXPORT int dill_ipc_fromfd_mem(int fd, struct dill_ipc_storage *mem);
+DILL_EXPORT int dill_ipc_pair(int s[2]);
+DILL_EXPORT int dill_ipc_pair_mem(struct dill_ipc_pair_storage *mem,
+    int s[2]);
+
+/* UDP. */
+struct dill_udp_storage { char _[72]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_udp_open(struct dill_ipaddr *local,
+    const struct dill_ipaddr *remote);
+DILL_EXPORT int dill_udp_open_mem(struct dill_ipaddr *local,
+    const struct dill_ipaddr *remote, struct dill_udp_storage *mem);
+DILL_EXPORT int dill_udp_send(int s, const struct dill_ipaddr *addr,
+    const void *buf, size_t len);
+DILL_EXPORT ssize_t dill_udp_recv(int s, struct dill_ipaddr *addr, void *buf,
+    size_t len, int64_t deadline);
+DILL_EXPORT int dill_udp_sendl(int s, const struct dill_ipaddr *addr,
+    struct dill_iolist *first, struct dill_iolist *last);
+DILL_EXPORT ssize_t dill_udp_recvl(int s, struct dill_ipaddr *addr,
+    struct dill_iolist *first, struct dill_iolist *last, int64_t deadline);
+
+#if !defined DILL_DISABLE_RAW_NAMES
+#define IPADDR_IPV4 DILL_IPADDR_IPV4
+#define IPADDR_IPV6 DILL_IPADDR_IPV6
+#define IPADDR_PREF_IPV4 DILL_IPADDR_PREF_IPV4
+#define IPADDR_PREF_IPV6 DILL_IPADDR_PREF_IPV6
+#define IPADDR_MAXSTRLEN DILL_IPADDR_MAXSTRLEN
+#define ipaddr dill_ipaddr
+#define ipaddr_local dill_ipaddr_local
+#define ipaddr_remote dill_ipaddr_remote
+#define ipaddr_remotes dill_ipaddr_remotes
+#define ipaddr_str dill_ipaddr_str
+#define ipaddr_family dill_ipaddr_family
+#define ipaddr_sockaddr dill_ipaddr_sockaddr
+#define ipaddr_len dill_ipaddr_len
+#define ipaddr_port dill_ipaddr_port
+#define ipaddr_setport dill_ipaddr_setport
+#define ipaddr_equal dill_ipaddr_equal
+#define tcp_listener_storage dill_tcp_listener_storage
+#define tcp_storage dill_tcp_storage
+#define tcp_listen dill_tcp_listen
+#define tcp_listen_mem dill_tcp_listen_mem
+#define tcp_accept dill_tcp_accept
+#define tcp_accept_mem dill_tcp_accept_mem
+#define tcp_connect dill_tcp_connect
+#define tcp_connect_mem dill_tcp_connect_mem
+#define tcp_done dill_tcp_done
+#define tcp_close dill_tcp_close
+#define tcp_listener_fromfd dill_tcp_listener_fromfd
+#define tcp_listener_fromfd_mem dill_tcp_listener_fromfd_mem
+#define tcp_fromfd dill_tcp_fromfd
+#define tcp_fromfd_mem dill_tcp_fromfd_mem
+#define ipc_listener_storage dill_ipc_listener_storage
+#define ipc_storage dill_ipc_storage
+#define ipc_pair_storage dill_ipc_pair_storage
+#define ipc_listen dill_ipc_listen
+#define ipc_listen_mem dill_ipc_listen_mem
+#define ipc_accept dill_ipc_accept
+#define ipc_accept_mem dill_ipc_accept_mem
+#define ipc_connect dill_ipc_connect
+#define ipc_connect_mem dill_ipc_connect_mem
+#define ipc_sendfd dill_ipc_sendfd
+#define ipc_recvfd dill_ipc_recvfd
+#define ipc_done dill_ipc_done
+#define ipc_close dill_ipc_close
+#define ipc_listener_fromfd dill_ipc_listener_fromfd
+#define ipc_listener_fromfd_mem dill_ipc_listener_fromfd_mem
+#define ipc_fromfd dill_ipc_fromfd
+#define ipc_fromfd_mem dill_ipc_fromfd_mem
+#define ipc_pair dill_ipc_pair
+#define ipc_pair_mem dill_ipc_pair_mem
+#define udp_storage dill_udp_storage
+#define udp_open dill_udp_open
+#define udp_open_mem dill_udp_open_mem
+#define udp_send dill_udp_send
+#define udp_recv dill_udp_recv
+#define udp_sendl dill_udp_sendl
+#define udp_recvl dill_udp_recvl
+#endif
+
+#if !defined DILL_DISABLE_RAW_NAMES
+#define iolist dill_iolist
+#define bsend dill_bsend
+#define brecv dill_brecv
+#define bsendl dill_bsendl
+#define brecvl dill_brecvl
+#define msend dill_msend
+#define mrecv dill_mrecv
+#define msendl dill_msendl
+#define mrecvl dill_mrecvl
+#endif
+
+#endif /* !DILL_DISABLE_SOCKETS */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,414 @@
+/*
+ * fdsock.c: what every OS-socket handle (TCP, IPC, UDP) does the same way.
+ * Sends try the system call first and wait for writability only on EAGAIN;
+ * receives do the same for readability. A TCP connection reads ahead up to
+ * DILL_FD_RXBUF_SIZE bytes when asked for less, so a protocol that reads a
+ * byte at a time costs one recv per buffer, not per byte.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fd.h"
+#include "fdsock.h"
+#include "iol.h"
+#include "now.h"
+
+/* iovecs handed to one sendmsg; longer lists go out in several calls. */
+#define IOV_BATCH 64
+
+int dill_fd_setup(int fd) {
+    int flags = fcntl(fd, F_GETFL, 0);
+    if(flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+    int one = 1;
+    if(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        return -1;
+#if defined SO_NOSIGPIPE
+    if(setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one)) < 0 &&
+          errno != EINVAL)
+        return -1;
+#endif
+    return 0;
+}
+
+void dill_fd_close(int fd) {
+    int err = errno;
+    dill_fd_forget(fd);
+    /* Linger 0: the peer gets a reset, nothing lingers in the kernel. */
+    struct linger lng = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lng, sizeof(lng));
+    close(fd);
+    errno = err;
+}
+
+static int check_kind(int fd, int type, int family, int alt_family,
+      int listening) {
+    int value;
+    socklen_t len = sizeof(value);
+    if(getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) < 0) return -1;
+    if(value != type) goto invalid;
+    if(listening >= 0) {
+        len = sizeof(value);
+        if(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) < 0) {
+            if(errno != ENOPROTOOPT) return -1;
+        } else if(!!value != listening) {
+            goto invalid;
+        }
+    }
+    struct sockaddr_storage ss;
+    len = sizeof(ss);
+    if(getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -1;
+    if(ss.ss_family != family && ss.ss_family != alt_family) goto invalid;
+    return 0;
+invalid:
+    errno = EINVAL;
+    return -1;
+}
+
+int dill_fd_adopt(int fd, int type, int family, int alt_family,
+      int listening) {
+    if(fd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if(check_kind(fd, type, family, alt_family, listening) < 0) return -1;
+    int copy = dup(fd);
+    if(copy < 0) return -1;
+    if(dill_fd_setup(copy) < 0) {
+        int err = errno;
+        close(copy);
+        errno = err;
+        return -1;
+    }
+    /* The caller's number is ours now: the library works on the copy. */
+    dill_fd_close(fd);
+    return copy;
+}
+
+/* ---- Sending ------------------------------------------------------------ */
+
+/* Where a transfer stands in a list: an element and an offset in it. */
+struct cursor {
+    struct dill_iolist *it;
+    size_t off;
+};
+
+static int fill_iov(struct cursor *c, struct iovec *iov) {
+    int n = 0;
+    size_t off = c->off;
+    for(struct dill_iolist *it = c->it; it && n < IOV_BATCH;
+          it = it->iol_next, off = 0) {
+        if(it->iol_len == off) continue;
+        iov[n].iov_base = (char *)it->iol_base + off;
+        iov[n].iov_len = it->iol_len - off;
+        n++;
+    }
+    return n;
+}
+
+static void advance(struct cursor *c, size_t n) {
+    while(c->it) {
+        size_t left = c->it->iol_len - c->off;
+        if(n < left) {
+            c->off += n;
+            return;
+        }
+        n -= left;
+        c->it = c->it->iol_next;
+        c->off = 0;
+    }
+}
+
+/* After a send call failed: 0 to try again (interrupted, or the socket
+   became writable), -1 to give up, with the kernel's EPIPE reported as
+   ECONNRESET. */
+static int send_failed(int fd, int64_t deadline) {
+    if(errno == EINTR) return 0;
+    if(errno == EAGAIN || errno == EWOULDBLOCK) return dill_fdout(fd, deadline);
+    if(errno == EPIPE) errno = ECONNRESET;
+    return -1;
+}
+
+int dill_fd_send(int fd, struct dill_iolist *first, struct dill_iolist *last,
+      int64_t deadline) {
+    if(first == last) {
+        /* One buffer: send(), no msghdr to build. */
+        const char *p = first->iol_base;
+        size_t left = first->iol_len;
+        while(left) {
+            ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
+            if(n >= 0) {
+                p += n;
+                left -= (size_t)n;
+            } else if(send_failed(fd, deadline) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    struct cursor c = {first, 0};
+    struct iovec iov[IOV_BATCH];
+    for(;;) {
+        struct msghdr msg = {0};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = fill_iov(&c, iov);
+        if(msg.msg_iovlen == 0) return 0;
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if(n >= 0) advance(&c, (size_t)n);
+        else if(send_failed(fd, deadline) < 0) return -1;
+    }
+}
+
+/* ---- Receiving ----------------------------------------------------------- */
+
+/* One recv into buf, waiting for readability. >0 bytes, or -1 with errno
+   (EPIPE at the end of the stream). */
+static ssize_t recv_some(int fd, void *buf, size_t len, int64_t deadline) {
+    for(;;) {
+        ssize_t n = recv(fd, buf, len, 0);
+        if(n > 0) return n;
+        if(n == 0) {
+            errno = EPIPE;
+            return -1;
+        }
+        if(errno == EINTR) continue;
+        if(errno == EAGAIN || errno == EWOULDBLOCK) {
+            if(dill_fdin(fd, deadline) < 0) return -1;
+            continue;
+        }
+        if(errno == EPIPE) errno = ECONNRESET;
+        return -1;
+    }
+}
+
+/* Refill the read-ahead buffer with whatever one recv brings. */
+static int refill(int fd, struct dill_fd_rxbuf *rx, int64_t deadline) {
+    if(rx->drained) {
+        /* The last recv was short, so the kernel's queue was empty: a recv
+           now would almost surely say EAGAIN. Wait first. */
+        rx->drained = 0;
+        if(dill_fdin(fd, deadline) < 0) return -1;
+    }
+    ssize_t n = recv_some(fd, rx->data, DILL_FD_RXBUF_SIZE, deadline);
+    if(n < 0) return -1;
+    rx->drained = n < DILL_FD_RXBUF_SIZE;
+    rx->len = (uint16_t)n;
+    rx->pos = 0;
+    return 0;
+}
+
+static size_t take_buffered(struct dill_fd_rxbuf *rx, char *dst, size_t len) {
+    size_t held = (size_t)(rx->len - rx->pos);
+    size_t n = len < held ? len : held;
+    if(dst) memcpy(dst, rx->data + rx->pos, n);
+    rx->pos = (uint16_t)(rx->pos + n);
+    return n;
+}
+
+/* Fill [dst, dst + len) (dst NULL: drop len bytes); rest is what the whole
+   request still needs after this element, to decide on read-ahead. */
+static int recv_element(int fd, struct dill_fd_rxbuf *rx, char *dst,
+      size_t len, size_t rest, int64_t deadline) {
+    char scratch[256];
+    while(len) {
+        if(rx && rx->pos < rx->len) {
+            size_t n = take_buffered(rx, dst, len);
+            len -= n;
+            if(dst) dst += n;
+            continue;
+        }
+        if(rx && !rx->data && len + rest <= DILL_FD_RXBUF_SIZE)
+            rx->data = malloc(DILL_FD_RXBUF_SIZE);
+        if(rx && rx->data && len + rest <= DILL_FD_RXBUF_SIZE) {
+            if(refill(fd, rx, deadline) < 0) return -1;
+            continue;
+        }
+        /* A large request goes straight into the caller's buffer; bytes
+           to drop go through the (empty) read-ahead buffer if there is
+           one, else a small scratch area that fits any coroutine stack. */
+        char *to = dst;
+        size_t room = len;
+        if(!dst && rx && rx->data) {
+            to = (char *)rx->data;
+            room = DILL_FD_RXBUF_SIZE;
+        } else if(!dst) {
+            to = scratch;
+            room = sizeof(scratch);
+        }
+        size_t want = len < room ? len : room;
+        ssize_t n = recv_some(fd, to, want, deadline);
+        if(n < 0) return -1;
+        len -= (size_t)n;
+        if(dst) dst += n;
+    }
+    return 0;
+}
+
+static size_t list_len(struct dill_iolist *it) {
+    size_t total = 0;
+    for(; it; it = it->iol_next) total += it->iol_len;
+    return total;
+}
+
+int dill_fd_recv(int fd, struct dill_fd_rxbuf *rx, struct dill_iolist *first,
+      struct dill_iolist *last, int64_t deadline) {
+    (void)last;
+    size_t rest = list_len(first);
+    for(struct dill_iolist *it = first; it; it = it->iol_next) {
+        rest -= it->iol_len;
+        if(recv_element(fd, rx, it->iol_base, it->iol_len, rest, deadline) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int dill_fd_drain(int fd, struct dill_fd_rxbuf *rx, int64_t deadline) {
+    char scratch[512];
+    char *to = scratch;
+    size_t room = sizeof(scratch);
+    if(rx && rx->data) {
+        to = (char *)rx->data;
+        room = DILL_FD_RXBUF_SIZE;
+    }
+    if(rx) rx->pos = rx->len = 0;
+    for(;;) {
+        ssize_t n = recv(fd, to, room, 0);
+        if(n == 0) return 0;
+        if(n < 0) {
+            if(errno == EINTR) continue;
+            if(errno != EAGAIN && errno != EWOULDBLOCK) {
+                if(errno == EPIPE) errno = ECONNRESET;
+                return -1;
+            }
+            if(dill_fdin(fd, deadline) < 0) return -1;
+            continue;
+        }
+        /* Data keeps coming: the deadline still has the last word. */
+        if(deadline == 0 || (deadline > 0 && dill_now_ms() >= deadline)) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+    }
+}
+
+void dill_fd_rxbuf_free(struct dill_fd_rxbuf *rx) {
+    free(rx->data);
+    rx->data = NULL;
+    rx->len = 0;
+    rx->pos = 0;
+}
+
+/* ---- Bytestream connections ---------------------------------------------- */
+
+void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead) {
+    memset(s, 0, sizeof(*s));
+    s->fd = fd;
+    s->read_ahead = read_ahead ? 1 : 0;
+}
+
+int dill_fd_refused(int busy, int ended, int failed) {
+    if(busy) errno = EBUSY;
+    else if(ended) errno = EPIPE;
+    else if(failed) errno = ECONNRESET;
+    else return 0;
+    return 1;
+}
+
+int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
+      struct dill_iolist *last, int64_t deadline) {
+    if(dill_fd_refused(s->out_busy, s->out_done, s->out_failed)) return -1;
+    size_t len;
+    if(dill_iol_check(first, last, &len) < 0) {
+        /* A malformed list fails the direction like any other error. */
+        s->out_failed = 1;
+        return -1;
+    }
+    if(len == 0) return 0;
+    s->out_busy = 1;
+    int rc = dill_fd_send(s->fd, first, last, deadline);
+    /* EBADF: the handle was closed while we waited; s may be gone. */
+    if(rc < 0 && errno == EBADF) return -1;
+    s->out_busy = 0;
+    if(rc < 0) s->out_failed = 1;
+    return rc;
+}
+
+static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
+    struct dill_fd_rxbuf *rx = s->read_ahead ? &s->rx : NULL;
+    int rc = dill_fd_drain(s->fd, rx, deadline);
+    if(rc < 0 && errno == EBADF) return -1;
+    if(rc == 0) s->in_eof = 1;
+    else s->in_failed = 1;
+    return rc;
+}
+
+int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
+      struct dill_iolist *last, int64_t deadline) {
+    if(dill_fd_refused(s->in_busy, s->in_eof, s->in_failed)) return -1;
+    size_t len = 0;
+    int drain = !first && !last;
+    if(!drain && dill_iol_check(first, last, &len) < 0) {
+        s->in_failed = 1;
+        return -1;
+    }
+    if(!drain && len == 0) return 0;
+    s->in_busy = 1;
+    int rc = drain ? stream_drain(s, deadline) :
+        dill_fd_recv(s->fd, s->read_ahead ? &s->rx : NULL, first, last,
+            deadline);
+    /* EBADF: the handle was closed while we waited; s may be gone. */
+    if(rc < 0 && errno == EBADF) return -1;
+    s->in_busy = 0;
+    if(rc < 0 && !drain) {
+        if(errno == EPIPE) s->in_eof = 1;
+        else s->in_failed = 1;
+    }
+    return rc;
+}
+
+int dill_fd_stream_done(struct dill_fd_stream *s) {
+    if(s->out_done) {
+        errno = EPIPE;
+        return -1;
+    }
+    if(s->out_failed) {
+        errno = ECONNRESET;
+        return -1;
+    }
+    if(shutdown(s->fd, SHUT_WR) < 0) {
+        if(errno == ENOTCONN) errno = ECONNRESET;
+        else if(errno == ENOBUFS) errno = ENOMEM;
+        s->out_failed = 1;
+        return -1;
+    }
+    s->out_done = 1;
+    return 0;
+}
+
+void dill_fd_stream_abort(struct dill_fd_stream *s) {
+    dill_fd_rxbuf_free(&s->rx);
+    dill_fd_close(s->fd);
+    s->fd = -1;
+}
+
+int dill_fd_stream_close(struct dill_fd_stream *s, int64_t deadline) {
+    int rc = 0;
+    if(s->in_failed || s->out_failed) {
+        errno = ECONNRESET;
+        rc = -1;
+    } else if(!s->out_done && dill_fd_stream_done(s) < 0) {
+        rc = -1;
+    } else if(!s->in_eof && stream_drain(s, deadline) < 0) {
+        /* EBADF: the handle was closed while we drained; s is gone. */
+        if(errno == EBADF) return -1;
+        rc = -1;
+    }
+    dill_fd_stream_abort(s);
+    return rc;
+}

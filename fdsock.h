@@ -1,0 +1,106 @@
+/*
+ * fdsock.h: the OS-socket plumbing shared by tcp.c, ipc.c and udp.c:
+ * socket set-up, adopting an fd, the abortive close, and the all-or-nothing
+ * send and receive loops that wait with fdout/fdin.
+ */
+#ifndef DILL_FDSOCK_H_INCLUDED
+#define DILL_FDSOCK_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libdill.h"
+
+/* Bytes a TCP connection reads ahead when asked for little. */
+#define DILL_FD_RXBUF_SIZE 1984
+
+/* A connection's read-ahead buffer. data is allocated at the first small
+   read (never on the hot path after that) and freed by dill_fd_rxbuf_free;
+   without memory the connection simply reads without read-ahead. */
+struct dill_fd_rxbuf {
+    uint8_t *data;
+    uint16_t len; /* bytes held */
+    uint16_t pos; /* bytes already handed out */
+    uint8_t drained; /* the last recv was short: the kernel queue is empty */
+};
+
+/* O_NONBLOCK, SO_REUSEADDR, and SO_NOSIGPIPE where it exists. 0 or -1. */
+int dill_fd_setup(int fd);
+
+/* Abortive close: forget fd in the poller, SO_LINGER {1, 0}, close.
+   errno is preserved. */
+void dill_fd_close(int fd);
+
+/* For *_fromfd: fd must be a socket of this type (SOCK_STREAM, ...), of
+   family family or alt_family, listening or not as asked (-1: either).
+   Returns a set-up duplicate and closes the caller's number, or -1 with
+   EINVAL (wrong kind of socket) or the system's errno (ENOTSOCK, EBADF,
+   EMFILE, ...), leaving the caller's fd alone. */
+int dill_fd_adopt(int fd, int type, int family, int alt_family, int listening);
+
+/* Send the whole list (already validated) with sendmsg(MSG_NOSIGNAL),
+   waiting for writability until the deadline. The kernel's EPIPE is
+   reported as ECONNRESET. 0 or -1. */
+int dill_fd_send(int fd, struct dill_iolist *first, struct dill_iolist *last,
+    int64_t deadline);
+
+/* Receive exactly the bytes the list asks for (NULL bases: read and drop),
+   through the read-ahead buffer when rx is not NULL. End of stream gives
+   EPIPE. 0 or -1. */
+int dill_fd_recv(int fd, struct dill_fd_rxbuf *rx, struct dill_iolist *first,
+    struct dill_iolist *last, int64_t deadline);
+
+/* Read and drop everything until the end of the stream: 0 then, else -1
+   (ETIMEDOUT at the deadline, which is checked on every pass, so a peer
+   that never stops sending cannot keep us here). */
+int dill_fd_drain(int fd, struct dill_fd_rxbuf *rx, int64_t deadline);
+
+void dill_fd_rxbuf_free(struct dill_fd_rxbuf *rx);
+
+/* ---- Bytestream connections (TCP, IPC) ------------------------------- */
+
+/* One connected stream socket and the state of its two directions
+   (sockets.md §3): a direction that failed keeps failing, with EPIPE after
+   a clean end (or our own done) and ECONNRESET after anything else; a
+   second operation in a direction already in use gets EBUSY. */
+struct dill_fd_stream {
+    struct dill_fd_rxbuf rx;
+    int fd;
+    unsigned read_ahead : 1; /* TCP reads ahead; IPC never does */
+    unsigned in_busy : 1;
+    unsigned out_busy : 1;
+    unsigned in_eof : 1;     /* receives fail with EPIPE */
+    unsigned in_failed : 1;  /* receives fail with ECONNRESET */
+    unsigned out_done : 1;   /* sends fail with EPIPE */
+    unsigned out_failed : 1; /* sends fail with ECONNRESET */
+};
+
+void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead);
+
+/* Whether a direction refuses a new operation, setting errno: EBUSY while
+   one runs, EPIPE after a clean end, ECONNRESET after a failure. 1 or 0. */
+int dill_fd_refused(int busy, int ended, int failed);
+
+/* bsendl/brecvl of a stream: validate the list (EINVAL), honour the
+   direction's state, transfer, record the outcome. A brecvl with both
+   ends NULL reads and drops everything until the end of the stream. */
+int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
+    struct dill_iolist *last, int64_t deadline);
+int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
+    struct dill_iolist *last, int64_t deadline);
+
+/* *_done: shutdown(SHUT_WR); never blocks. EPIPE if already done,
+   ECONNRESET if sending had failed (or the socket is not connected),
+   ENOMEM for the kernel's ENOBUFS. */
+int dill_fd_stream_done(struct dill_fd_stream *s);
+
+/* *_close: done if not yet, read and drop until the peer's end, then
+   close. The socket is closed whatever happens; -1 with ECONNRESET if a
+   direction had failed before, or the error of the drain (ETIMEDOUT,
+   ECANCELED, ECONNRESET). */
+int dill_fd_stream_close(struct dill_fd_stream *s, int64_t deadline);
+
+/* hclose: drop buffered data and close abortively (the peer sees RST). */
+void dill_fd_stream_abort(struct dill_fd_stream *s);
+
+#endif
