@@ -1,0 +1,468 @@
+/*
+ * tcp.c: TCP listeners and connections (sockets.md §8). This file makes
+ * the sockets: listen, accept, a non-blocking connect parked on fdout, and
+ * adoption of OS sockets. A connection is a bytestream whose data path,
+ * sticky errors and orderly close are fdsock.c's struct dill_fd_stream
+ * (with read-ahead); a listener only accepts.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "fdsock.h"
+#include "libdillimpl.h"
+#include "utils.h"
+
+struct tcp_conn {
+    struct dill_hvfs hvfs;
+    struct dill_bsock_vfs bvfs;
+    struct dill_fd_stream stream;
+    uint8_t in_caller_memory;
+};
+
+struct tcp_listener {
+    struct dill_hvfs hvfs;
+    int fd;
+    uint8_t in_caller_memory;
+};
+
+/* Storage may start at any address: the object goes at the first aligned
+   byte of it. */
+_Static_assert(sizeof(struct tcp_conn) + _Alignof(struct tcp_conn) - 1 <=
+    sizeof(struct dill_tcp_storage), "tcp connection does not fit its storage");
+_Static_assert(sizeof(struct tcp_listener) + _Alignof(struct tcp_listener) - 1
+    <= sizeof(struct dill_tcp_listener_storage),
+    "tcp listener does not fit its storage");
+
+/* Private type ids: only tcp_done, tcp_close and tcp_accept ask for them. */
+static const int conn_type_id;
+static const void *conn_type = &conn_type_id;
+static const int listener_type_id;
+static const void *listener_type = &listener_type_id;
+
+static void *align_up(void *mem, size_t alignment) {
+    uintptr_t at = ((uintptr_t)mem + alignment - 1) &
+        ~(uintptr_t)(alignment - 1);
+    return (void *)at;
+}
+
+/* ---- Addresses ---------------------------------------------------------- */
+
+/* struct dill_ipaddr is a sockaddr_in or sockaddr_in6 at any alignment
+   (sockets.md §7), so fields are read and written with memcpy. */
+
+static sa_family_t addr_family(const struct dill_ipaddr *addr) {
+    sa_family_t family;
+    memcpy(&family, (const char *)addr + offsetof(struct sockaddr, sa_family),
+        sizeof(family));
+    return family;
+}
+
+static int is_ip_family(sa_family_t family) {
+    return family == AF_INET || family == AF_INET6;
+}
+
+static socklen_t addr_len(sa_family_t family) {
+    return family == AF_INET ? sizeof(struct sockaddr_in) :
+        sizeof(struct sockaddr_in6);
+}
+
+/* sin_port and sin6_port sit at the same offset. */
+_Static_assert(offsetof(struct sockaddr_in, sin_port) ==
+    offsetof(struct sockaddr_in6, sin6_port), "port offsets differ");
+
+static in_port_t addr_port(const struct dill_ipaddr *addr) {
+    in_port_t port;
+    memcpy(&port, (const char *)addr + offsetof(struct sockaddr_in, sin_port),
+        sizeof(port));
+    return port;
+}
+
+static void set_addr_port(struct dill_ipaddr *addr, in_port_t port) {
+    memcpy((char *)addr + offsetof(struct sockaddr_in, sin_port), &port,
+        sizeof(port));
+}
+
+/* ---- Connections -------------------------------------------------------- */
+
+static void *conn_query(struct dill_hvfs *hvfs, const void *type) {
+    struct tcp_conn *c = dill_cont(hvfs, struct tcp_conn, hvfs);
+    if(type == dill_bsock_type) return &c->bvfs;
+    if(type == conn_type) return c;
+    errno = ENOTSUP;
+    return NULL;
+}
+
+static void conn_close(struct dill_hvfs *hvfs) {
+    struct tcp_conn *c = dill_cont(hvfs, struct tcp_conn, hvfs);
+    /* tcp_close has already closed the socket when it gets here. */
+    if(c->stream.fd >= 0) dill_fd_stream_abort(&c->stream);
+    if(!c->in_caller_memory) free(c);
+}
+
+static int conn_bsendl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
+      struct dill_iolist *last, int64_t deadline) {
+    struct tcp_conn *c = dill_cont(bvfs, struct tcp_conn, bvfs);
+    return dill_fd_stream_send(&c->stream, first, last, deadline);
+}
+
+static int conn_brecvl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
+      struct dill_iolist *last, int64_t deadline) {
+    struct tcp_conn *c = dill_cont(bvfs, struct tcp_conn, bvfs);
+    return dill_fd_stream_recv(&c->stream, first, last, deadline);
+}
+
+/* Storage for a connection: the caller's (aligned) or the heap's. */
+static struct tcp_conn *conn_alloc(struct dill_tcp_storage *mem) {
+    if(mem) {
+        struct tcp_conn *c = align_up(mem, _Alignof(struct tcp_conn));
+        c->in_caller_memory = 1;
+        return c;
+    }
+    struct tcp_conn *c = malloc(sizeof(struct tcp_conn));
+    if(!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    c->in_caller_memory = 0;
+    return c;
+}
+
+static void conn_free(struct tcp_conn *c) {
+    if(!c->in_caller_memory) free(c);
+}
+
+/* Wrap a set-up, connected socket in c and give it a handle. On failure
+   the socket is closed and c freed. */
+static int conn_make(struct tcp_conn *c, int fd) {
+    c->hvfs.query = conn_query;
+    c->hvfs.close = conn_close;
+    c->bvfs.bsendl = conn_bsendl;
+    c->bvfs.brecvl = conn_brecvl;
+    dill_fd_stream_init(&c->stream, fd, 1);
+    int h = dill_hmake(&c->hvfs);
+    if(h < 0) {
+        dill_fd_close(fd);
+        int err = errno;
+        conn_free(c);
+        errno = err;
+        return -1;
+    }
+    return h;
+}
+
+/* ---- Listeners ---------------------------------------------------------- */
+
+static void *listener_query(struct dill_hvfs *hvfs, const void *type) {
+    if(type == listener_type)
+        return dill_cont(hvfs, struct tcp_listener, hvfs);
+    errno = ENOTSUP;
+    return NULL;
+}
+
+static void listener_close(struct dill_hvfs *hvfs) {
+    struct tcp_listener *l = dill_cont(hvfs, struct tcp_listener, hvfs);
+    /* Wakes a coroutine blocked in tcp_accept with EBADF. */
+    dill_fd_close(l->fd);
+    if(!l->in_caller_memory) free(l);
+}
+
+static struct tcp_listener *listener_alloc(
+      struct dill_tcp_listener_storage *mem) {
+    if(mem) {
+        struct tcp_listener *l = align_up(mem, _Alignof(struct tcp_listener));
+        l->in_caller_memory = 1;
+        return l;
+    }
+    struct tcp_listener *l = malloc(sizeof(struct tcp_listener));
+    if(!l) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    l->in_caller_memory = 0;
+    return l;
+}
+
+static int listener_make(struct tcp_listener *l, int fd) {
+    l->hvfs.query = listener_query;
+    l->hvfs.close = listener_close;
+    l->fd = fd;
+    int h = dill_hmake(&l->hvfs);
+    if(h < 0) {
+        dill_fd_close(fd);
+        int err = errno;
+        if(!l->in_caller_memory) free(l);
+        errno = err;
+        return -1;
+    }
+    return h;
+}
+
+/* socket, set-up, bind, listen, and the ephemeral port read back. A
+   listening socket, or -1 with nothing left open. */
+static int listen_socket(struct dill_ipaddr *addr, int backlog) {
+    sa_family_t family = addr_family(addr);
+    int fd = socket(family, SOCK_STREAM, 0);
+    if(fd < 0) return -1;
+    /* SO_REUSEADDR must be on before bind. */
+    if(dill_fd_setup(fd) < 0) goto fail;
+    if(bind(fd, (const struct sockaddr *)addr, addr_len(family)) < 0)
+        goto fail;
+    if(listen(fd, backlog) < 0) goto fail;
+    if(addr_port(addr) == 0) {
+        struct sockaddr_storage bound;
+        socklen_t len = sizeof(bound);
+        if(getsockname(fd, (struct sockaddr *)&bound, &len) < 0) goto fail;
+        set_addr_port(addr, ((struct sockaddr_in *)&bound)->sin_port);
+    }
+    return fd;
+fail:
+    dill_fd_close(fd);
+    return -1;
+}
+
+DILL_EXPORT int dill_tcp_listen_mem(struct dill_ipaddr *addr, int backlog,
+      struct dill_tcp_listener_storage *mem) {
+    if(!addr || !mem) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* An unset address: what socket() would say for family 0. */
+    if(!is_ip_family(addr_family(addr))) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    struct tcp_listener *l = listener_alloc(mem);
+    int fd = listen_socket(addr, backlog);
+    if(fd < 0) return -1;
+    return listener_make(l, fd);
+}
+
+DILL_EXPORT int dill_tcp_listen(struct dill_ipaddr *addr, int backlog) {
+    if(!addr) {
+        errno = EINVAL;
+        return -1;
+    }
+    if(!is_ip_family(addr_family(addr))) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    struct tcp_listener *l = listener_alloc(NULL);
+    if(!l) return -1;
+    int fd = listen_socket(addr, backlog);
+    if(fd < 0) {
+        int err = errno;
+        free(l);
+        errno = err;
+        return -1;
+    }
+    return listener_make(l, fd);
+}
+
+/* One accepted, set-up socket (its peer address stored in addr when not
+   NULL), or -1. Connections the kernel reports as aborted are skipped. */
+static int accept_socket(struct tcp_listener *l, struct dill_ipaddr *addr,
+      int64_t deadline) {
+    for(;;) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept(l->fd, (struct sockaddr *)&peer, &len);
+        if(fd >= 0) {
+            if(dill_fd_setup(fd) < 0) {
+                dill_fd_close(fd);
+                return -1;
+            }
+            if(addr) {
+                memset(addr, 0, sizeof(*addr));
+                memcpy(addr, &peer,
+                    len < sizeof(*addr) ? len : sizeof(*addr));
+            }
+            return fd;
+        }
+        if(errno == EAGAIN || errno == EWOULDBLOCK) {
+            /* EBADF here: the listener was closed under us and l may be
+               gone; return without touching it. */
+            if(dill_fdin(l->fd, deadline) < 0) return -1;
+            continue;
+        }
+        if(errno == ECONNABORTED || errno == EINTR) continue;
+        return -1;
+    }
+}
+
+DILL_EXPORT int dill_tcp_accept_mem(int s, struct dill_ipaddr *addr,
+      struct dill_tcp_storage *mem, int64_t deadline) {
+    if(!mem) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct tcp_listener *l = dill_hquery(s, listener_type);
+    if(!l) return -1;
+    int fd = accept_socket(l, addr, deadline);
+    if(fd < 0) return -1;
+    return conn_make(conn_alloc(mem), fd);
+}
+
+DILL_EXPORT int dill_tcp_accept(int s, struct dill_ipaddr *addr,
+      int64_t deadline) {
+    struct tcp_listener *l = dill_hquery(s, listener_type);
+    if(!l) return -1;
+    struct tcp_conn *c = conn_alloc(NULL);
+    if(!c) return -1;
+    int fd = accept_socket(l, addr, deadline);
+    if(fd < 0) {
+        int err = errno;
+        free(c);
+        errno = err;
+        return -1;
+    }
+    return conn_make(c, fd);
+}
+
+/* ---- Connecting --------------------------------------------------------- */
+
+/* The model of every blocking call in the library: start the operation
+   without blocking, park the coroutine on the fd until it is ready or the
+   deadline passes, then collect the outcome. A connected, set-up socket,
+   or -1 with nothing left open. */
+static int connect_socket(const struct dill_ipaddr *addr, int64_t deadline) {
+    sa_family_t family = addr_family(addr);
+    int fd = socket(family, SOCK_STREAM, 0);
+    if(fd < 0) return -1;
+    if(dill_fd_setup(fd) < 0) goto fail;
+    if(connect(fd, (const struct sockaddr *)addr, addr_len(family)) == 0)
+        return fd;
+    /* Only a connection in progress is worth waiting for. */
+    if(errno != EINPROGRESS) goto fail;
+    if(dill_fdout(fd, deadline) < 0) goto fail;
+    int err;
+    socklen_t len = sizeof(err);
+    if(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) goto fail;
+    if(err) {
+        errno = err;
+        goto fail;
+    }
+    return fd;
+fail:
+    dill_fd_close(fd);
+    return -1;
+}
+
+DILL_EXPORT int dill_tcp_connect_mem(const struct dill_ipaddr *addr,
+      struct dill_tcp_storage *mem, int64_t deadline) {
+    if(!addr || !mem || !is_ip_family(addr_family(addr))) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = connect_socket(addr, deadline);
+    if(fd < 0) return -1;
+    return conn_make(conn_alloc(mem), fd);
+}
+
+DILL_EXPORT int dill_tcp_connect(const struct dill_ipaddr *addr,
+      int64_t deadline) {
+    if(!addr || !is_ip_family(addr_family(addr))) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct tcp_conn *c = conn_alloc(NULL);
+    if(!c) return -1;
+    int fd = connect_socket(addr, deadline);
+    if(fd < 0) {
+        int err = errno;
+        free(c);
+        errno = err;
+        return -1;
+    }
+    return conn_make(c, fd);
+}
+
+/* ---- Done and close ----------------------------------------------------- */
+
+DILL_EXPORT int dill_tcp_done(int s, int64_t deadline) {
+    /* shutdown() never blocks: the deadline has nothing to bound. */
+    (void)deadline;
+    struct tcp_conn *c = dill_hquery(s, conn_type);
+    if(!c) return -1;
+    return dill_fd_stream_done(&c->stream);
+}
+
+DILL_EXPORT int dill_tcp_close(int s, int64_t deadline) {
+    struct tcp_conn *c = dill_hquery(s, conn_type);
+    if(!c) {
+        if(errno != ENOTSUP || !dill_hquery(s, listener_type)) return -1;
+        /* A listener has nothing to finish. */
+        dill_hclose(s);
+        return 0;
+    }
+    int rc = dill_fd_stream_close(&c->stream, deadline);
+    /* EBADF: the handle was closed by someone else while we drained. */
+    if(rc < 0 && errno == EBADF) return -1;
+    int err = errno;
+    dill_hclose(s);
+    errno = err;
+    return rc;
+}
+
+/* ---- Adopting OS sockets ------------------------------------------------ */
+
+DILL_EXPORT int dill_tcp_fromfd_mem(int fd, struct dill_tcp_storage *mem) {
+    if(!mem || fd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 0);
+    if(copy < 0) return -1;
+    return conn_make(conn_alloc(mem), copy);
+}
+
+DILL_EXPORT int dill_tcp_fromfd(int fd) {
+    if(fd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* Allocate first: on ENOMEM the caller still owns fd. */
+    struct tcp_conn *c = conn_alloc(NULL);
+    if(!c) return -1;
+    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 0);
+    if(copy < 0) {
+        int err = errno;
+        free(c);
+        errno = err;
+        return -1;
+    }
+    return conn_make(c, copy);
+}
+
+DILL_EXPORT int dill_tcp_listener_fromfd_mem(int fd,
+      struct dill_tcp_listener_storage *mem) {
+    if(!mem || fd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 1);
+    if(copy < 0) return -1;
+    return listener_make(listener_alloc(mem), copy);
+}
+
+DILL_EXPORT int dill_tcp_listener_fromfd(int fd) {
+    if(fd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct tcp_listener *l = listener_alloc(NULL);
+    if(!l) return -1;
+    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 1);
+    if(copy < 0) {
+        int err = errno;
+        free(l);
+        errno = err;
+        return -1;
+    }
+    return listener_make(l, copy);
+}
