@@ -1,0 +1,419 @@
+/*
+ * udp.c: UDP sockets (sockets.md §10), message sockets of one datagram
+ * per message. The OS socket is never connect()ed: a remote given at open
+ * time is remembered, used as the default destination and, on receive, to
+ * drop datagrams from anyone else. Sends never wait (a full buffer drops
+ * the datagram); receives wait for readability until the deadline.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "fdsock.h"
+#include "iol.h"
+#include "libdillimpl.h"
+#include "utils.h"
+
+/* Private type id: udp_send* and udp_recv* refuse other message sockets. */
+static const int udp_type_id;
+static const void *udp_type = &udp_type_id;
+
+union sockaddr_ip {
+    struct sockaddr sa;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+};
+
+struct udp_sock {
+    struct dill_hvfs hvfs;
+    struct dill_msock_vfs mvfs;
+    int fd;
+    union sockaddr_ip remote;
+};
+
+/* udp_storage is 72 bytes and may start at any address: rounded up to the
+   object's alignment it keeps at least 72 - 7 bytes, one more than the
+   object. That byte, right after the object, holds its flags. */
+#define BUSY 1             /* a receive is waiting for a datagram */
+#define HAS_REMOTE 2
+#define IN_CALLER_MEMORY 4
+#define UDP_SIZE (sizeof(struct udp_sock) + 1)
+
+_Static_assert(UDP_SIZE + _Alignof(struct udp_sock) - 1 <=
+    sizeof(struct dill_udp_storage), "udp socket does not fit its storage");
+
+static uint8_t *flags_of(struct udp_sock *u) {
+    return (uint8_t *)(u + 1);
+}
+
+static void *align_up(void *mem, size_t alignment) {
+    uintptr_t at = ((uintptr_t)mem + alignment - 1) &
+        ~(uintptr_t)(alignment - 1);
+    return (void *)at;
+}
+
+/* ---- Addresses ---------------------------------------------------------- */
+
+/* struct dill_ipaddr is a sockaddr_in or sockaddr_in6 at any alignment
+   (sockets.md §7): it is copied, never read in place. */
+
+static sa_family_t addr_family(const struct dill_ipaddr *addr) {
+    sa_family_t family;
+    memcpy(&family, (const char *)addr + offsetof(struct sockaddr, sa_family),
+        sizeof(family));
+    return family;
+}
+
+static socklen_t family_len(sa_family_t family) {
+    return family == AF_INET ? sizeof(struct sockaddr_in) :
+        sizeof(struct sockaddr_in6);
+}
+
+/* sin_port and sin6_port sit at the same offset. */
+_Static_assert(offsetof(struct sockaddr_in, sin_port) ==
+    offsetof(struct sockaddr_in6, sin6_port), "port offsets differ");
+
+static in_port_t addr_port(const struct dill_ipaddr *addr) {
+    in_port_t port;
+    memcpy(&port, (const char *)addr + offsetof(struct sockaddr_in, sin_port),
+        sizeof(port));
+    return port;
+}
+
+static void set_addr_port(struct dill_ipaddr *addr, in_port_t port) {
+    memcpy((char *)addr + offsetof(struct sockaddr_in, sin_port), &port,
+        sizeof(port));
+}
+
+/* Same family, address and port; the IPv6 scope and flow are ignored, as
+   ipaddr_equal does. */
+static int same_peer(const union sockaddr_ip *a,
+      const struct sockaddr_storage *from) {
+    const union sockaddr_ip *b = (const union sockaddr_ip *)from;
+    if(a->sa.sa_family != b->sa.sa_family) return 0;
+    if(a->sa.sa_family == AF_INET)
+        return a->sin.sin_port == b->sin.sin_port &&
+            a->sin.sin_addr.s_addr == b->sin.sin_addr.s_addr;
+    return a->sin6.sin6_port == b->sin6.sin6_port &&
+        memcmp(&a->sin6.sin6_addr, &b->sin6.sin6_addr,
+            sizeof(a->sin6.sin6_addr)) == 0;
+}
+
+/* ---- Sending ------------------------------------------------------------ */
+
+/* iovecs kept on the stack; longer lists use the heap. */
+#define IOV_STACK 16
+
+static size_t count_pieces(struct dill_iolist *first) {
+    size_t n = 0;
+    for(struct dill_iolist *it = first; it; it = it->iol_next)
+        if(it->iol_len) n++;
+    return n;
+}
+
+static struct iovec *iov_alloc(struct iovec *stack, size_t n) {
+    if(n <= IOV_STACK) return stack;
+    struct iovec *iov = malloc(n * sizeof(struct iovec));
+    if(!iov) errno = ENOMEM;
+    return iov;
+}
+
+static void iov_free(struct iovec *iov, struct iovec *stack) {
+    if(iov != stack) free(iov);
+}
+
+static int send_list(struct udp_sock *u, const struct dill_ipaddr *addr,
+      struct dill_iolist *first, struct dill_iolist *last) {
+    size_t len;
+    if(dill_iol_check(first, last, &len) < 0) return -1;
+    if(*flags_of(u) & BUSY) {
+        errno = EBUSY;
+        return -1;
+    }
+    struct msghdr msg = {0};
+    if(addr) {
+        msg.msg_name = (void *)addr;
+        msg.msg_namelen = family_len(addr_family(addr));
+    } else if(*flags_of(u) & HAS_REMOTE) {
+        msg.msg_name = &u->remote;
+        msg.msg_namelen = family_len(u->remote.sa.sa_family);
+    } else {
+        errno = EINVAL;
+        return -1;
+    }
+    struct iovec stack[IOV_STACK];
+    size_t n = count_pieces(first);
+    struct iovec *iov = iov_alloc(stack, n);
+    if(!iov) return -1;
+    size_t i = 0;
+    for(struct dill_iolist *it = first; it; it = it->iol_next) {
+        if(!it->iol_len) continue;
+        iov[i].iov_base = it->iol_base;
+        iov[i].iov_len = it->iol_len;
+        i++;
+    }
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    ssize_t rc;
+    do rc = sendmsg(u->fd, &msg, 0);
+    while(rc < 0 && errno == EINTR);
+    int err = errno;
+    iov_free(iov, stack);
+    /* No room in the send buffer: UDP may lose the datagram anyway, so it
+       is dropped rather than waited for. */
+    if(rc >= 0 || err == EAGAIN || err == EWOULDBLOCK) return 0;
+    errno = err;
+    return -1;
+}
+
+/* ---- Receiving ---------------------------------------------------------- */
+
+/* Elements with a NULL base receive into scratch and are thrown away; a
+   datagram is at most 65535 bytes, so that is all scratch needs. */
+#define SCRATCH_MAX 65536
+
+/* The iovecs for a receive into the list (empty when first is NULL),
+   with *scratch allocated for NULL bases. */
+static struct iovec *recv_iov(struct dill_iolist *first, struct iovec *stack,
+      size_t *n, char **scratch) {
+    *n = count_pieces(first);
+    *scratch = NULL;
+    size_t drop = 0;
+    for(struct dill_iolist *it = first; it; it = it->iol_next)
+        if(!it->iol_base && it->iol_len > drop) drop = it->iol_len;
+    if(drop > SCRATCH_MAX) drop = SCRATCH_MAX;
+    struct iovec *iov = iov_alloc(stack, *n);
+    if(!iov) return NULL;
+    if(drop && !(*scratch = malloc(drop))) {
+        iov_free(iov, stack);
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t i = 0;
+    for(struct dill_iolist *it = first; it; it = it->iol_next) {
+        if(!it->iol_len) continue;
+        iov[i].iov_base = it->iol_base ? it->iol_base : *scratch;
+        iov[i].iov_len = it->iol_base ? it->iol_len : (it->iol_len < drop ?
+            it->iol_len : drop);
+        i++;
+    }
+    return iov;
+}
+
+/* One datagram from the remote (anyone, without a remote), or -1. The
+   returned size is what fitted in the list: the rest of a larger datagram
+   is lost. */
+static ssize_t recv_datagram(struct udp_sock *u, struct dill_ipaddr *addr,
+      struct msghdr *msg, int64_t deadline) {
+    for(;;) {
+        struct sockaddr_storage from;
+        msg->msg_name = &from;
+        msg->msg_namelen = sizeof(from);
+        ssize_t n = recvmsg(u->fd, msg, 0);
+        if(n >= 0) {
+            if((*flags_of(u) & HAS_REMOTE) && !same_peer(&u->remote, &from))
+                continue;
+            if(addr) {
+                size_t len = msg->msg_namelen < sizeof(*addr) ?
+                    msg->msg_namelen : sizeof(*addr);
+                memset(addr, 0, sizeof(*addr));
+                memcpy(addr, &from, len);
+            }
+            return n;
+        }
+        if(errno == EINTR) continue;
+        if(errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        *flags_of(u) |= BUSY;
+        if(dill_fdin(u->fd, deadline) < 0) {
+            /* EBADF: the handle was closed under us; u may be gone. */
+            if(errno != EBADF) *flags_of(u) &= (uint8_t)~BUSY;
+            return -1;
+        }
+        *flags_of(u) &= (uint8_t)~BUSY;
+    }
+}
+
+static ssize_t recv_list(struct udp_sock *u, struct dill_ipaddr *addr,
+      struct dill_iolist *first, struct dill_iolist *last, int64_t deadline) {
+    size_t len;
+    /* Both NULL: take the next datagram and drop it. */
+    if((first || last) && dill_iol_check(first, last, &len) < 0) return -1;
+    if(*flags_of(u) & BUSY) {
+        errno = EBUSY;
+        return -1;
+    }
+    struct iovec stack[IOV_STACK];
+    size_t n;
+    char *scratch;
+    struct iovec *iov = recv_iov(first, stack, &n, &scratch);
+    if(!iov) return -1;
+    struct msghdr msg = {0};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    ssize_t rc = recv_datagram(u, addr, &msg, deadline);
+    int err = errno;
+    iov_free(iov, stack);
+    free(scratch);
+    errno = err;
+    return rc;
+}
+
+/* ---- The handle --------------------------------------------------------- */
+
+static void *udp_query(struct dill_hvfs *hvfs, const void *type) {
+    struct udp_sock *u = dill_cont(hvfs, struct udp_sock, hvfs);
+    if(type == dill_msock_type) return &u->mvfs;
+    if(type == udp_type) return u;
+    errno = ENOTSUP;
+    return NULL;
+}
+
+static void udp_close(struct dill_hvfs *hvfs) {
+    struct udp_sock *u = dill_cont(hvfs, struct udp_sock, hvfs);
+    /* Wakes a coroutine blocked in a receive with EBADF. */
+    dill_fd_close(u->fd);
+    if(!(*flags_of(u) & IN_CALLER_MEMORY)) free(u);
+}
+
+static int udp_msendl(struct dill_msock_vfs *mvfs, struct dill_iolist *first,
+      struct dill_iolist *last, int64_t deadline) {
+    /* Sending never waits. */
+    (void)deadline;
+    struct udp_sock *u = dill_cont(mvfs, struct udp_sock, mvfs);
+    return send_list(u, NULL, first, last);
+}
+
+static ssize_t udp_mrecvl(struct dill_msock_vfs *mvfs,
+      struct dill_iolist *first, struct dill_iolist *last, int64_t deadline) {
+    struct udp_sock *u = dill_cont(mvfs, struct udp_sock, mvfs);
+    return recv_list(u, NULL, first, last, deadline);
+}
+
+/* A set-up socket for local/remote, bound to local when given (its port
+   written back when it was 0), or -1 with nothing left open. */
+static int open_socket(struct dill_ipaddr *local,
+      const struct dill_ipaddr *remote) {
+    if(local && remote && addr_family(local) != addr_family(remote)) {
+        errno = EINVAL;
+        return -1;
+    }
+    sa_family_t family = remote ? addr_family(remote) :
+        local ? addr_family(local) : AF_INET;
+    /* An unset address: what socket() would say for family 0. */
+    if(family != AF_INET && family != AF_INET6) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    int fd = socket(family, SOCK_DGRAM, 0);
+    if(fd < 0) return -1;
+    if(dill_fd_setup(fd) < 0) goto fail;
+    if(local) {
+        if(bind(fd, (const struct sockaddr *)local, family_len(family)) < 0)
+            goto fail;
+        if(addr_port(local) == 0) {
+            union sockaddr_ip bound;
+            socklen_t len = sizeof(bound);
+            if(getsockname(fd, &bound.sa, &len) < 0) goto fail;
+            set_addr_port(local, bound.sin.sin_port);
+        }
+    }
+    return fd;
+fail:
+    dill_fd_close(fd);
+    return -1;
+}
+
+static int udp_make(struct udp_sock *u, int fd, uint8_t flags,
+      const struct dill_ipaddr *remote) {
+    u->hvfs.query = udp_query;
+    u->hvfs.close = udp_close;
+    u->mvfs.msendl = udp_msendl;
+    u->mvfs.mrecvl = udp_mrecvl;
+    u->fd = fd;
+    memset(&u->remote, 0, sizeof(u->remote));
+    if(remote) {
+        memcpy(&u->remote, remote, family_len(addr_family(remote)));
+        flags |= HAS_REMOTE;
+    }
+    *flags_of(u) = flags;
+    int h = dill_hmake(&u->hvfs);
+    if(h < 0) {
+        dill_fd_close(fd);
+        int err = errno;
+        if(!(flags & IN_CALLER_MEMORY)) free(u);
+        errno = err;
+        return -1;
+    }
+    return h;
+}
+
+DILL_EXPORT int dill_udp_open_mem(struct dill_ipaddr *local,
+      const struct dill_ipaddr *remote, struct dill_udp_storage *mem) {
+    if(!mem) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = open_socket(local, remote);
+    if(fd < 0) return -1;
+    struct udp_sock *u = align_up(mem, _Alignof(struct udp_sock));
+    return udp_make(u, fd, IN_CALLER_MEMORY, remote);
+}
+
+DILL_EXPORT int dill_udp_open(struct dill_ipaddr *local,
+      const struct dill_ipaddr *remote) {
+    struct udp_sock *u = malloc(UDP_SIZE);
+    if(!u) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int fd = open_socket(local, remote);
+    if(fd < 0) {
+        int err = errno;
+        free(u);
+        errno = err;
+        return -1;
+    }
+    return udp_make(u, fd, 0, remote);
+}
+
+/* ---- Sending and receiving with addresses ------------------------------- */
+
+static struct udp_sock *get(int s) {
+    return dill_hquery(s, udp_type);
+}
+
+DILL_EXPORT int dill_udp_sendl(int s, const struct dill_ipaddr *addr,
+      struct dill_iolist *first, struct dill_iolist *last) {
+    struct udp_sock *u = get(s);
+    if(!u) return -1;
+    return send_list(u, addr, first, last);
+}
+
+DILL_EXPORT int dill_udp_send(int s, const struct dill_ipaddr *addr,
+      const void *buf, size_t len) {
+    struct udp_sock *u = get(s);
+    if(!u) return -1;
+    struct dill_iolist iol = {(void *)buf, len, NULL, 0};
+    return send_list(u, addr, &iol, &iol);
+}
+
+DILL_EXPORT ssize_t dill_udp_recvl(int s, struct dill_ipaddr *addr,
+      struct dill_iolist *first, struct dill_iolist *last, int64_t deadline) {
+    struct udp_sock *u = get(s);
+    if(!u) return -1;
+    return recv_list(u, addr, first, last, deadline);
+}
+
+DILL_EXPORT ssize_t dill_udp_recv(int s, struct dill_ipaddr *addr, void *buf,
+      size_t len, int64_t deadline) {
+    struct udp_sock *u = get(s);
+    if(!u) return -1;
+    struct dill_iolist iol = {buf, len, NULL, 0};
+    return recv_list(u, addr, &iol, &iol, deadline);
+}
