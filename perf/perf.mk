@@ -10,7 +10,10 @@ perf_programs = \
 	perf/timers \
 	perf/whispers \
 	perf/million \
-	perf/idle
+	perf/idle \
+	perf/tcp_pingpong \
+	perf/tcp_stream \
+	perf/tcp_idle
 EXTRA_PROGRAMS += $(perf_programs)
 bench_programs += $(perf_programs)
 EXTRA_DIST += perf/perf.h
@@ -23,6 +26,9 @@ perf_timers_LDADD = libdill.la
 perf_whispers_LDADD = libdill.la
 perf_million_LDADD = libdill.la
 perf_idle_LDADD = libdill.la
+perf_tcp_pingpong_LDADD = libdill.la
+perf_tcp_stream_LDADD = libdill.la
+perf_tcp_idle_LDADD = libdill.la
 
 # Build everything first, so that compiler output does not interleave with
 # the figures, then run the programs one at a time: they measure time and
