@@ -174,6 +174,18 @@ static void schedule(struct dill_ctx *ctx) {
     asan_arrive(self);
 }
 
+void dill_cr_term(struct dill_ctx *ctx) {
+#if defined DILL_ASAN
+    struct dill_cr *cr = ctx->running;
+    if(cr->asan_pending) {
+        __sanitizer_finish_switch_fiber(cr->asan_fake, NULL, NULL);
+        cr->asan_pending = 0;
+    }
+#else
+    (void)ctx;
+#endif
+}
+
 /* ---- Waiting ------------------------------------------------------------ */
 
 struct dill_cr *dill_running(void) {

@@ -89,6 +89,12 @@ void dill_cr_join(struct dill_cr *cr);
 /* Release the stack of a finished coroutine. */
 void dill_cr_release(struct dill_cr *cr);
 
+/* Before the thread's context goes away: under ASan, finish the switch a
+   launcher resumed by go()'s own code still owes, so the sanitizer stops
+   pointing at a coroutine stack that is about to be unmapped. */
+struct dill_ctx;
+void dill_cr_term(struct dill_ctx *ctx);
+
 /* The running coroutine of this thread. */
 struct dill_cr *dill_running(void);
 

@@ -28,6 +28,7 @@ static int ctx_once;
 #endif
 
 static void ctx_term(struct dill_ctx *ctx) {
+    dill_cr_term(ctx);
     dill_census_report(&ctx->census);
     dill_fds_term(&ctx->fds);
     dill_timers_term(&ctx->timers);
