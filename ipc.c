@@ -156,11 +156,15 @@ static void *listener_query(struct dill_hvfs *hvfs, const void *type) {
     return NULL;
 }
 
+static void listener_free(struct dill_hvfs *hvfs) {
+    if(!(*listener_tag(hvfs) & IN_CALLER_MEMORY)) free(hvfs);
+}
+
 static void listener_close(struct dill_hvfs *hvfs) {
     /* Wakes a coroutine blocked in ipc_accept with EBADF. The socket
        file stays where it is. */
     dill_fd_close(listener_fd(hvfs));
-    if(!(*listener_tag(hvfs) & IN_CALLER_MEMORY)) free(hvfs);
+    listener_free(hvfs);
 }
 
 static struct dill_hvfs *listener_alloc(struct dill_ipc_listener_storage *mem) {
@@ -189,7 +193,7 @@ static int listener_make(struct dill_hvfs *hvfs, int fd) {
     if(h < 0) {
         dill_fd_close(fd);
         int err = errno;
-        if(!(*listener_tag(hvfs) & IN_CALLER_MEMORY)) free(hvfs);
+        listener_free(hvfs);
         errno = err;
         return -1;
     }
@@ -601,58 +605,63 @@ DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
 
 /* ---- Adopting OS sockets ------------------------------------------------ */
 
-DILL_EXPORT int dill_ipc_fromfd_mem(int fd, struct dill_ipc_storage *mem) {
-    if(!mem || fd < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_UNIX, AF_UNIX, 0);
-    if(copy < 0) return -1;
-    return conn_make(conn_alloc(mem), copy);
-}
-
-DILL_EXPORT int dill_ipc_fromfd(int fd) {
+/* Both variants of each kind allocate before adopting, so that the
+   caller still owns fd when anything fails. */
+static int conn_fromfd(int fd, struct dill_ipc_storage *mem) {
     if(fd < 0) {
         errno = EINVAL;
         return -1;
     }
-    /* Allocate first: on ENOMEM the caller still owns fd. */
-    struct ipc_conn *c = conn_alloc(NULL);
+    struct ipc_conn *c = conn_alloc(mem);
     if(!c) return -1;
     int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_UNIX, AF_UNIX, 0);
     if(copy < 0) {
         int err = errno;
-        free(c);
+        conn_free(c);
         errno = err;
         return -1;
     }
     return conn_make(c, copy);
 }
 
-DILL_EXPORT int dill_ipc_listener_fromfd_mem(int fd,
-      struct dill_ipc_listener_storage *mem) {
-    if(!mem || fd < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_UNIX, AF_UNIX, 1);
-    if(copy < 0) return -1;
-    return listener_make(listener_alloc(mem), copy);
-}
-
-DILL_EXPORT int dill_ipc_listener_fromfd(int fd) {
+static int listener_fromfd(int fd, struct dill_ipc_listener_storage *mem) {
     if(fd < 0) {
         errno = EINVAL;
         return -1;
     }
-    struct dill_hvfs *l = listener_alloc(NULL);
+    struct dill_hvfs *l = listener_alloc(mem);
     if(!l) return -1;
     int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_UNIX, AF_UNIX, 1);
     if(copy < 0) {
         int err = errno;
-        free(l);
+        listener_free(l);
         errno = err;
         return -1;
     }
     return listener_make(l, copy);
+}
+
+DILL_EXPORT int dill_ipc_fromfd_mem(int fd, struct dill_ipc_storage *mem) {
+    if(!mem) {
+        errno = EINVAL;
+        return -1;
+    }
+    return conn_fromfd(fd, mem);
+}
+
+DILL_EXPORT int dill_ipc_fromfd(int fd) {
+    return conn_fromfd(fd, NULL);
+}
+
+DILL_EXPORT int dill_ipc_listener_fromfd_mem(int fd,
+      struct dill_ipc_listener_storage *mem) {
+    if(!mem) {
+        errno = EINVAL;
+        return -1;
+    }
+    return listener_fromfd(fd, mem);
+}
+
+DILL_EXPORT int dill_ipc_listener_fromfd(int fd) {
+    return listener_fromfd(fd, NULL);
 }

@@ -165,11 +165,15 @@ static void *listener_query(struct dill_hvfs *hvfs, const void *type) {
     return NULL;
 }
 
+static void listener_free(struct tcp_listener *l) {
+    if(!l->in_caller_memory) free(l);
+}
+
 static void listener_close(struct dill_hvfs *hvfs) {
     struct tcp_listener *l = dill_cont(hvfs, struct tcp_listener, hvfs);
     /* Wakes a coroutine blocked in tcp_accept with EBADF. */
     dill_fd_close(l->fd);
-    if(!l->in_caller_memory) free(l);
+    listener_free(l);
 }
 
 static struct tcp_listener *listener_alloc(
@@ -196,7 +200,7 @@ static int listener_make(struct tcp_listener *l, int fd) {
     if(h < 0) {
         dill_fd_close(fd);
         int err = errno;
-        if(!l->in_caller_memory) free(l);
+        listener_free(l);
         errno = err;
         return -1;
     }
@@ -411,58 +415,63 @@ DILL_EXPORT int dill_tcp_close(int s, int64_t deadline) {
 
 /* ---- Adopting OS sockets ------------------------------------------------ */
 
-DILL_EXPORT int dill_tcp_fromfd_mem(int fd, struct dill_tcp_storage *mem) {
-    if(!mem || fd < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 0);
-    if(copy < 0) return -1;
-    return conn_make(conn_alloc(mem), copy);
-}
-
-DILL_EXPORT int dill_tcp_fromfd(int fd) {
+/* Both variants of each kind allocate before adopting, so that the
+   caller still owns fd when anything fails. */
+static int conn_fromfd(int fd, struct dill_tcp_storage *mem) {
     if(fd < 0) {
         errno = EINVAL;
         return -1;
     }
-    /* Allocate first: on ENOMEM the caller still owns fd. */
-    struct tcp_conn *c = conn_alloc(NULL);
+    struct tcp_conn *c = conn_alloc(mem);
     if(!c) return -1;
     int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 0);
     if(copy < 0) {
         int err = errno;
-        free(c);
+        conn_free(c);
         errno = err;
         return -1;
     }
     return conn_make(c, copy);
 }
 
-DILL_EXPORT int dill_tcp_listener_fromfd_mem(int fd,
-      struct dill_tcp_listener_storage *mem) {
-    if(!mem || fd < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 1);
-    if(copy < 0) return -1;
-    return listener_make(listener_alloc(mem), copy);
-}
-
-DILL_EXPORT int dill_tcp_listener_fromfd(int fd) {
+static int listener_fromfd(int fd, struct dill_tcp_listener_storage *mem) {
     if(fd < 0) {
         errno = EINVAL;
         return -1;
     }
-    struct tcp_listener *l = listener_alloc(NULL);
+    struct tcp_listener *l = listener_alloc(mem);
     if(!l) return -1;
     int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 1);
     if(copy < 0) {
         int err = errno;
-        free(l);
+        listener_free(l);
         errno = err;
         return -1;
     }
     return listener_make(l, copy);
+}
+
+DILL_EXPORT int dill_tcp_fromfd_mem(int fd, struct dill_tcp_storage *mem) {
+    if(!mem) {
+        errno = EINVAL;
+        return -1;
+    }
+    return conn_fromfd(fd, mem);
+}
+
+DILL_EXPORT int dill_tcp_fromfd(int fd) {
+    return conn_fromfd(fd, NULL);
+}
+
+DILL_EXPORT int dill_tcp_listener_fromfd_mem(int fd,
+      struct dill_tcp_listener_storage *mem) {
+    if(!mem) {
+        errno = EINVAL;
+        return -1;
+    }
+    return listener_fromfd(fd, mem);
+}
+
+DILL_EXPORT int dill_tcp_listener_fromfd(int fd) {
+    return listener_fromfd(fd, NULL);
 }
