@@ -18,6 +18,7 @@
 #include "fd.h"
 #include "fdsock.h"
 #include "iol.h"
+#include "layer.h"
 #include "now.h"
 
 /* iovecs handed to one sendmsg; longer lists go out in several calls. */
@@ -312,17 +313,9 @@ void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead) {
     s->read_ahead = read_ahead ? 1 : 0;
 }
 
-int dill_fd_refused(int busy, int ended, int failed) {
-    if(busy) errno = EBUSY;
-    else if(ended) errno = EPIPE;
-    else if(failed) errno = ECONNRESET;
-    else return 0;
-    return 1;
-}
-
 int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
-    if(dill_fd_refused(s->out_busy, s->out_done, s->out_failed)) return -1;
+    if(dill_refused(s->out_busy, s->out_done, s->out_failed)) return -1;
     size_t len;
     if(dill_iol_check(first, last, &len) < 0) {
         /* A malformed list fails the direction like any other error. */
@@ -350,7 +343,7 @@ static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
 
 int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
-    if(dill_fd_refused(s->in_busy, s->in_eof, s->in_failed)) return -1;
+    if(dill_refused(s->in_busy, s->in_eof, s->in_failed)) return -1;
     size_t len = 0;
     int drain = !first && !last;
     if(!drain && dill_iol_check(first, last, &len) < 0) {

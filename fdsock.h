@@ -77,10 +77,6 @@ struct dill_fd_stream {
 
 void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead);
 
-/* Whether a direction refuses a new operation, setting errno: EBUSY while
-   one runs, EPIPE after a clean end, ECONNRESET after a failure. 1 or 0. */
-int dill_fd_refused(int busy, int ended, int failed);
-
 /* bsendl/brecvl of a stream: validate the list (EINVAL), honour the
    direction's state, transfer, record the outcome. A brecvl with both
    ends NULL reads and drops everything until the end of the stream. */

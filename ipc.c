@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fdsock.h"
+#include "layer.h"
 #include "libdillimpl.h"
 #include "utils.h"
 
@@ -501,7 +502,7 @@ DILL_EXPORT int dill_ipc_sendfd(int s, int fd, int64_t deadline) {
         return -1;
     }
     struct dill_fd_stream *st = &c->stream;
-    if(dill_fd_refused(st->out_busy, st->out_done, st->out_failed)) return -1;
+    if(dill_refused(st->out_busy, st->out_done, st->out_failed)) return -1;
     st->out_busy = 1;
     while(send_fd_byte(st->fd, fd) < 0) {
         if(errno == EINTR) continue;
@@ -569,7 +570,7 @@ DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
     struct ipc_conn *c = dill_hquery(s, conn_type);
     if(!c) return -1;
     struct dill_fd_stream *st = &c->stream;
-    if(dill_fd_refused(st->in_busy, st->in_eof, st->in_failed)) return -1;
+    if(dill_refused(st->in_busy, st->in_eof, st->in_failed)) return -1;
     st->in_busy = 1;
     int fd;
     ssize_t n;

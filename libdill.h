@@ -346,6 +346,241 @@ DILL_EXPORT int dill_udp_sendl(int s, const struct dill_ipaddr *addr,
 DILL_EXPORT ssize_t dill_udp_recvl(int s, struct dill_ipaddr *addr,
     struct dill_iolist *first, struct dill_iolist *last, int64_t deadline);
 
+/* PREFIX: messages framed by a length header, over any bytestream. */
+#define DILL_PREFIX_BIG_ENDIAN 0
+#define DILL_PREFIX_LITTLE_ENDIAN 1
+
+struct dill_prefix_storage { char _[56]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_prefix_attach(int s, size_t hdrlen, int flags);
+DILL_EXPORT int dill_prefix_attach_mem(int s, size_t hdrlen, int flags,
+    struct dill_prefix_storage *mem);
+DILL_EXPORT int dill_prefix_detach(int s);
+
+/* SUFFIX: messages ended by a delimiter, over any bytestream. */
+struct dill_suffix_storage { char _[128]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_suffix_attach(int s, const void *suffix,
+    size_t suffixlen);
+DILL_EXPORT int dill_suffix_attach_mem(int s, const void *suffix,
+    size_t suffixlen, struct dill_suffix_storage *mem);
+DILL_EXPORT int dill_suffix_detach(int s, int64_t deadline);
+
+/* TERM: a terminal message that ends each direction of a message socket. */
+struct dill_term_storage { char _[88]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_term_attach(int s, const void *buf, size_t len);
+DILL_EXPORT int dill_term_attach_mem(int s, const void *buf, size_t len,
+    struct dill_term_storage *mem);
+DILL_EXPORT int dill_term_done(int s, int64_t deadline);
+DILL_EXPORT int dill_term_detach(int s, int64_t deadline);
+
+/* HTTP/1.1 request and response heads. */
+struct dill_http_storage { char _[1296]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_http_attach(int s);
+DILL_EXPORT int dill_http_attach_mem(int s, struct dill_http_storage *mem);
+DILL_EXPORT int dill_http_done(int s, int64_t deadline);
+DILL_EXPORT int dill_http_detach(int s, int64_t deadline);
+DILL_EXPORT int dill_http_sendrequest(int s, const char *command,
+    const char *resource, int64_t deadline);
+DILL_EXPORT int dill_http_recvrequest(int s, char *command, size_t commandlen,
+    char *resource, size_t resourcelen, int64_t deadline);
+DILL_EXPORT int dill_http_sendstatus(int s, int status, const char *reason,
+    int64_t deadline);
+DILL_EXPORT int dill_http_recvstatus(int s, char *reason, size_t reasonlen,
+    int64_t deadline);
+DILL_EXPORT int dill_http_sendfield(int s, const char *name,
+    const char *value, int64_t deadline);
+DILL_EXPORT int dill_http_recvfield(int s, char *name, size_t namelen,
+    char *value, size_t valuelen, int64_t deadline);
+
+#if !defined DILL_DISABLE_TLS
+
+/* TLS over any bytestream (built with --enable-tls). */
+struct dill_tls_storage { char _[72]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_tls_attach_server(int s, const char *cert,
+    const char *pkey, int64_t deadline);
+DILL_EXPORT int dill_tls_attach_server_mem(int s, const char *cert,
+    const char *pkey, struct dill_tls_storage *mem, int64_t deadline);
+DILL_EXPORT int dill_tls_attach_client(int s, int64_t deadline);
+DILL_EXPORT int dill_tls_attach_client_mem(int s,
+    struct dill_tls_storage *mem, int64_t deadline);
+DILL_EXPORT int dill_tls_done(int s, int64_t deadline);
+DILL_EXPORT int dill_tls_detach(int s, int64_t deadline);
+
+/* DTLS over any message socket (built with --enable-tls). */
+struct dill_dtls_storage { char _[88]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_dtls_attach_server(int s, const char *cert,
+    const char *pkey, int64_t deadline);
+DILL_EXPORT int dill_dtls_attach_server_mem(int s, const char *cert,
+    const char *pkey, struct dill_dtls_storage *mem, int64_t deadline);
+DILL_EXPORT int dill_dtls_attach_client(int s, int64_t deadline);
+DILL_EXPORT int dill_dtls_attach_client_mem(int s,
+    struct dill_dtls_storage *mem, int64_t deadline);
+DILL_EXPORT int dill_dtls_done(int s, int64_t deadline);
+DILL_EXPORT int dill_dtls_detach(int s, int64_t deadline);
+
+#endif /* !DILL_DISABLE_TLS */
+
+/* WebSockets (RFC 6455), with or without the HTTP opening handshake. */
+#define DILL_WS_BINARY 0
+#define DILL_WS_TEXT 1
+#define DILL_WS_NOHTTP 2
+
+/* Room for a key and its NUL; the only name of this macro. */
+#define WS_KEY_SIZE 32
+
+struct dill_ws_storage { char _[176]; } DILL_ALIGN;
+
+DILL_EXPORT int dill_ws_attach_client(int s, int flags, const char *resource,
+    const char *host, int64_t deadline);
+DILL_EXPORT int dill_ws_attach_client_mem(int s, int flags,
+    const char *resource, const char *host, struct dill_ws_storage *mem,
+    int64_t deadline);
+DILL_EXPORT int dill_ws_attach_server(int s, int flags, char *resource,
+    size_t resourcelen, char *host, size_t hostlen, int64_t deadline);
+DILL_EXPORT int dill_ws_attach_server_mem(int s, int flags, char *resource,
+    size_t resourcelen, char *host, size_t hostlen,
+    struct dill_ws_storage *mem, int64_t deadline);
+DILL_EXPORT int dill_ws_send(int s, int flags, const void *buf, size_t len,
+    int64_t deadline);
+DILL_EXPORT ssize_t dill_ws_recv(int s, int *flags, void *buf, size_t len,
+    int64_t deadline);
+DILL_EXPORT int dill_ws_sendl(int s, int flags, struct dill_iolist *first,
+    struct dill_iolist *last, int64_t deadline);
+DILL_EXPORT ssize_t dill_ws_recvl(int s, int *flags,
+    struct dill_iolist *first, struct dill_iolist *last, int64_t deadline);
+DILL_EXPORT int dill_ws_done(int s, int status, const void *buf, size_t len,
+    int64_t deadline);
+DILL_EXPORT int dill_ws_detach(int s, int status, const void *buf,
+    size_t len, int64_t deadline);
+DILL_EXPORT ssize_t dill_ws_status(int s, int *status, void *buf,
+    size_t len);
+DILL_EXPORT int dill_ws_request_key(char *request_key);
+DILL_EXPORT int dill_ws_response_key(const char *request_key,
+    char *response_key);
+
+/* SOCKS5 (RFC 1928, RFC 1929 authentication), in place on a bytestream. */
+#define DILL_SOCKS5_CONNECT (0x01)
+#define DILL_SOCKS5_BIND (0x02)
+#define DILL_SOCKS5_UDP_ASSOCIATE (0x03)
+
+#define DILL_SOCKS5_SUCCESS (0x00)
+#define DILL_SOCKS5_GENERAL_FAILURE (0x01)
+#define DILL_SOCKS5_CONNECTION_NOT_ALLOWED (0x02)
+#define DILL_SOCKS5_NETWORK_UNREACHABLE (0x03)
+#define DILL_SOCKS5_HOST_UNREACHABLE (0x04)
+#define DILL_SOCKS5_CONNECTION_REFUSED (0x05)
+#define DILL_SOCKS5_TTL_EXPIRED (0x06)
+#define DILL_SOCKS5_COMMAND_NOT_SUPPORTED (0x07)
+#define DILL_SOCKS5_ADDRESS_TYPE_NOT_SUPPORTED (0x08)
+
+/* A proxy's check of a username and password: non-zero accepts. */
+typedef int dill_socks5_auth_function(const char *username,
+    const char *password);
+
+DILL_EXPORT int dill_socks5_client_connect(int s, const char *username,
+    const char *password, struct dill_ipaddr *addr, int64_t deadline);
+DILL_EXPORT int dill_socks5_client_connectbyname(int s, const char *username,
+    const char *password, const char *hostname, int port, int64_t deadline);
+DILL_EXPORT int dill_socks5_proxy_auth(int s,
+    dill_socks5_auth_function *auth_fn, int64_t deadline);
+DILL_EXPORT int dill_socks5_proxy_recvcommand(int s,
+    struct dill_ipaddr *ipaddr, int64_t deadline);
+DILL_EXPORT int dill_socks5_proxy_recvcommandbyname(int s, char *host,
+    int *port, int64_t deadline);
+DILL_EXPORT int dill_socks5_proxy_sendreply(int s, int reply,
+    struct dill_ipaddr *ipaddr, int64_t deadline);
+
+/* Happy eyeballs (RFC 8305): a TCP connection to a name, IPv6 and IPv4
+   raced. */
+DILL_EXPORT int dill_happyeyeballs_connect(const char *name, int port,
+    int64_t deadline);
+
+#if !defined DILL_DISABLE_RAW_NAMES
+#define PREFIX_BIG_ENDIAN DILL_PREFIX_BIG_ENDIAN
+#define PREFIX_LITTLE_ENDIAN DILL_PREFIX_LITTLE_ENDIAN
+#define prefix_storage dill_prefix_storage
+#define prefix_attach dill_prefix_attach
+#define prefix_attach_mem dill_prefix_attach_mem
+#define prefix_detach dill_prefix_detach
+#define suffix_storage dill_suffix_storage
+#define suffix_attach dill_suffix_attach
+#define suffix_attach_mem dill_suffix_attach_mem
+#define suffix_detach dill_suffix_detach
+#define term_storage dill_term_storage
+#define term_attach dill_term_attach
+#define term_attach_mem dill_term_attach_mem
+#define term_done dill_term_done
+#define term_detach dill_term_detach
+#define http_storage dill_http_storage
+#define http_attach dill_http_attach
+#define http_attach_mem dill_http_attach_mem
+#define http_done dill_http_done
+#define http_detach dill_http_detach
+#define http_sendrequest dill_http_sendrequest
+#define http_recvrequest dill_http_recvrequest
+#define http_sendstatus dill_http_sendstatus
+#define http_recvstatus dill_http_recvstatus
+#define http_sendfield dill_http_sendfield
+#define http_recvfield dill_http_recvfield
+#define WS_BINARY DILL_WS_BINARY
+#define WS_TEXT DILL_WS_TEXT
+#define WS_NOHTTP DILL_WS_NOHTTP
+#define ws_storage dill_ws_storage
+#define ws_attach_client dill_ws_attach_client
+#define ws_attach_client_mem dill_ws_attach_client_mem
+#define ws_attach_server dill_ws_attach_server
+#define ws_attach_server_mem dill_ws_attach_server_mem
+#define ws_send dill_ws_send
+#define ws_recv dill_ws_recv
+#define ws_sendl dill_ws_sendl
+#define ws_recvl dill_ws_recvl
+#define ws_done dill_ws_done
+#define ws_detach dill_ws_detach
+#define ws_status dill_ws_status
+#define ws_request_key dill_ws_request_key
+#define ws_response_key dill_ws_response_key
+#define SOCKS5_CONNECT DILL_SOCKS5_CONNECT
+#define SOCKS5_BIND DILL_SOCKS5_BIND
+#define SOCKS5_UDP_ASSOCIATE DILL_SOCKS5_UDP_ASSOCIATE
+#define SOCKS5_SUCCESS DILL_SOCKS5_SUCCESS
+#define SOCKS5_GENERAL_FAILURE DILL_SOCKS5_GENERAL_FAILURE
+#define SOCKS5_CONNECTION_NOT_ALLOWED DILL_SOCKS5_CONNECTION_NOT_ALLOWED
+#define SOCKS5_NETWORK_UNREACHABLE DILL_SOCKS5_NETWORK_UNREACHABLE
+#define SOCKS5_HOST_UNREACHABLE DILL_SOCKS5_HOST_UNREACHABLE
+#define SOCKS5_CONNECTION_REFUSED DILL_SOCKS5_CONNECTION_REFUSED
+#define SOCKS5_TTL_EXPIRED DILL_SOCKS5_TTL_EXPIRED
+#define SOCKS5_COMMAND_NOT_SUPPORTED DILL_SOCKS5_COMMAND_NOT_SUPPORTED
+#define SOCKS5_ADDRESS_TYPE_NOT_SUPPORTED DILL_SOCKS5_ADDRESS_TYPE_NOT_SUPPORTED
+#define socks5_client_connect dill_socks5_client_connect
+#define socks5_client_connectbyname dill_socks5_client_connectbyname
+#define socks5_proxy_auth dill_socks5_proxy_auth
+#define socks5_proxy_recvcommand dill_socks5_proxy_recvcommand
+#define socks5_proxy_recvcommandbyname dill_socks5_proxy_recvcommandbyname
+#define socks5_proxy_sendreply dill_socks5_proxy_sendreply
+#define happyeyeballs_connect dill_happyeyeballs_connect
+#if !defined DILL_DISABLE_TLS
+#define tls_storage dill_tls_storage
+#define tls_attach_server dill_tls_attach_server
+#define tls_attach_server_mem dill_tls_attach_server_mem
+#define tls_attach_client dill_tls_attach_client
+#define tls_attach_client_mem dill_tls_attach_client_mem
+#define tls_done dill_tls_done
+#define tls_detach dill_tls_detach
+#define dtls_storage dill_dtls_storage
+#define dtls_attach_server dill_dtls_attach_server
+#define dtls_attach_server_mem dill_dtls_attach_server_mem
+#define dtls_attach_client dill_dtls_attach_client
+#define dtls_attach_client_mem dill_dtls_attach_client_mem
+#define dtls_done dill_dtls_done
+#define dtls_detach dill_dtls_detach
+#endif
+#endif
+
 #if !defined DILL_DISABLE_RAW_NAMES
 #define IPADDR_IPV4 DILL_IPADDR_IPV4
 #define IPADDR_IPV6 DILL_IPADDR_IPV6

@@ -7,6 +7,9 @@ if SOCKETS
 EXTRA_PROGRAMS += examples/tcp_echo
 examples_tcp_echo_LDADD = libdill.la
 demo_programs += examples/tcp_echo$(EXEEXT)
+include examples/http.mk
+include examples/ws.mk
+include examples/socks5.mk
 endif
 
 # Runs each example in turn; stops at the first that fails.

@@ -5,3 +5,11 @@ include man/ipaddr.mk
 include man/tcp.mk
 include man/ipc.mk
 include man/udp.mk
+include man/prefix.mk
+include man/suffix.mk
+include man/term.mk
+include man/http.mk
+include man/ws.mk
+include man/socks5.mk
+include man/happyeyeballs.mk
+include man/tls.mk

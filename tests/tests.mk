@@ -10,5 +10,22 @@ include tests/ipaddr.mk
 include tests/tcp.mk
 include tests/ipc.mk
 include tests/udp.mk
+include tests/prefix.mk
+include tests/suffix.mk
+include tests/term.mk
+include tests/http.mk
+include tests/ws.mk
+include tests/socks5.mk
+include tests/happyeyeballs.mk
+if TLS
+include tests/tls.mk
 endif
+endif
+EXTRA_DIST += tests/peer.h
+
+# Scratch folders of tests that run peers (tests/NAME.tmp).
+clean-local: clean-test-dirs
+clean-test-dirs:
+	-rm -rf tests/*.tmp
+.PHONY: clean-test-dirs
 EXTRA_DIST += tests/check.h

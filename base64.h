@@ -1,0 +1,1 @@
+/* base64.h: not written yet (issue 7). */

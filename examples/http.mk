@@ -1,0 +1,1 @@
+# examples/http.mk: see examples/examples.mk. Not written yet (issue 7).

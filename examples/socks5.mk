@@ -1,0 +1,1 @@
+# examples/socks5.mk: see examples/examples.mk. Not written yet (issue 7).

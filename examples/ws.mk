@@ -1,0 +1,1 @@
+# examples/ws.mk: see examples/examples.mk. Not written yet (issue 7).

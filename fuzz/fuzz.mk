@@ -1,0 +1,21 @@
+# fuzz/fuzz.mk: libFuzzer targets for every parser that reads the network,
+# built with clang (-fsanitize=fuzzer,address,undefined) over the library's
+# own sources and run by `make fuzz` for FUZZ_SECONDS each (never by make
+# check). Every fuzz/NAME.c is a target; its seed corpus is
+# fuzz/corpus/NAME/. `make fuzz FUZZ_TARGETS="dns http"` runs some only.
+FUZZ_CC = clang
+FUZZ_SECONDS = 30
+FUZZ_TARGETS =
+EXTRA_DIST += fuzz/run.sh fuzz/memsock.h fuzz/dns.c fuzz/corpus
+
+fuzz:
+	@FUZZ_CC='$(FUZZ_CC)' FUZZ_CFLAGS='$(dill_lib_cflags)' \
+	    LIB_SOURCES='$(libdill_la_SOURCES)' \
+	    $(SHELL) $(srcdir)/fuzz/run.sh '$(srcdir)' '$(FUZZ_SECONDS)' \
+	    $(FUZZ_TARGETS)
+.PHONY: fuzz
+
+clean-local: clean-fuzz
+clean-fuzz:
+	-rm -rf fuzz/build
+.PHONY: clean-fuzz

@@ -1,0 +1,6 @@
+/*
+ * happyeyeballs.c: not written yet (issue 7).
+ */
+#include "config.h"
+
+typedef int dill_happyeyeballs_not_written_yet;

@@ -1,0 +1,1 @@
+# man/happyeyeballs.mk: see man/man.mk. Not written yet (issue 7).

@@ -1,0 +1,1 @@
+# man/prefix.mk: see man/man.mk. Not written yet (issue 7).

@@ -1,0 +1,1 @@
+# man/socks5.mk: see man/man.mk. Not written yet (issue 7).

@@ -1,0 +1,1 @@
+# man/ws.mk: see man/man.mk. Not written yet (issue 7).

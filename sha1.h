@@ -1,0 +1,1 @@
+/* sha1.h: not written yet (issue 7). */

@@ -1,0 +1,6 @@
+/*
+ * suffix.c: not written yet (issue 7).
+ */
+#include "config.h"
+
+typedef int dill_suffix_not_written_yet;

@@ -1,0 +1,1 @@
+# tests/socks5.mk: see tests/tests.mk. Not written yet (issue 7).

@@ -1,0 +1,1 @@
+# tests/suffix.mk: see tests/tests.mk. Not written yet (issue 7).

@@ -1,0 +1,1 @@
+# tests/ws.mk: see tests/tests.mk. Not written yet (issue 7).
