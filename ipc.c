@@ -28,12 +28,6 @@ static const void *conn_type = &conn_type_id;
 static const int listener_type_id;
 static const void *listener_type = &listener_type_id;
 
-static void *align_up(void *mem, size_t alignment) {
-    uintptr_t at = ((uintptr_t)mem + alignment - 1) &
-        ~(uintptr_t)(alignment - 1);
-    return (void *)at;
-}
-
 /* ---- Connections -------------------------------------------------------- */
 
 struct ipc_conn {
@@ -45,10 +39,13 @@ struct ipc_conn {
 
 /* Storage may start at any address: the object goes at its first aligned
    byte. A pair's storage holds two connections, one per 72-byte half. */
-_Static_assert(sizeof(struct ipc_conn) + _Alignof(struct ipc_conn) - 1 <=
-    sizeof(struct dill_ipc_storage), "ipc connection does not fit its storage");
+DILL_FITS(struct ipc_conn, struct dill_ipc_storage);
 _Static_assert(2 * sizeof(struct dill_ipc_storage) <=
     sizeof(struct dill_ipc_pair_storage), "ipc pair storage too small");
+
+static void conn_free(struct ipc_conn *c) {
+    dill_unplace(c, c->in_caller_memory);
+}
 
 static void *conn_query(struct dill_hvfs *hvfs, const void *type) {
     struct ipc_conn *c = dill_cont(hvfs, struct ipc_conn, hvfs);
@@ -62,7 +59,7 @@ static void conn_close(struct dill_hvfs *hvfs) {
     struct ipc_conn *c = dill_cont(hvfs, struct ipc_conn, hvfs);
     /* ipc_close has already closed the socket when it gets here. */
     if(c->stream.fd >= 0) dill_fd_stream_abort(&c->stream);
-    if(!c->in_caller_memory) free(c);
+    conn_free(c);
 }
 
 static int conn_bsendl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
@@ -79,22 +76,9 @@ static int conn_brecvl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
 
 /* The caller's storage (aligned), or the heap's when mem is NULL. */
 static struct ipc_conn *conn_alloc(void *mem) {
-    struct ipc_conn *c;
-    if(mem) {
-        c = align_up(mem, _Alignof(struct ipc_conn));
-    } else {
-        c = malloc(sizeof(struct ipc_conn));
-        if(!c) {
-            errno = ENOMEM;
-            return NULL;
-        }
-    }
-    c->in_caller_memory = mem != NULL;
+    struct ipc_conn *c = dill_place(mem, sizeof(*c), _Alignof(struct ipc_conn));
+    if(c) c->in_caller_memory = mem != NULL;
     return c;
-}
-
-static void conn_free(struct ipc_conn *c) {
-    if(!c->in_caller_memory) free(c);
 }
 
 /* Wrap a set-up, connected socket in c and give it a handle. On failure
@@ -109,9 +93,7 @@ static int conn_make(struct ipc_conn *c, int fd) {
     int h = dill_hmake(&c->hvfs);
     if(h < 0) {
         dill_fd_close(fd);
-        int err = errno;
         conn_free(c);
-        errno = err;
         return -1;
     }
     return h;
@@ -158,7 +140,7 @@ static void *listener_query(struct dill_hvfs *hvfs, const void *type) {
 }
 
 static void listener_free(struct dill_hvfs *hvfs) {
-    if(!(*listener_tag(hvfs) & IN_CALLER_MEMORY)) free(hvfs);
+    dill_unplace(hvfs, *listener_tag(hvfs) & IN_CALLER_MEMORY);
 }
 
 static void listener_close(struct dill_hvfs *hvfs) {
@@ -169,16 +151,13 @@ static void listener_close(struct dill_hvfs *hvfs) {
 }
 
 static struct dill_hvfs *listener_alloc(struct dill_ipc_listener_storage *mem) {
+    struct dill_hvfs *hvfs = dill_place(mem, LISTENER_SIZE,
+        _Alignof(struct dill_hvfs));
+    if(!hvfs) return NULL;
     if(!mem) {
-        struct dill_hvfs *hvfs = malloc(LISTENER_SIZE);
-        if(!hvfs) {
-            errno = ENOMEM;
-            return NULL;
-        }
         *listener_tag(hvfs) = 0;
         return hvfs;
     }
-    struct dill_hvfs *hvfs = align_up(mem, _Alignof(struct dill_hvfs));
     size_t skipped = (size_t)((char *)hvfs - (char *)mem);
     *listener_tag(hvfs) = IN_CALLER_MEMORY;
     if(skipped + LISTENER_SIZE > sizeof(*mem))
@@ -193,9 +172,7 @@ static int listener_make(struct dill_hvfs *hvfs, int fd) {
     int h = dill_hmake(hvfs);
     if(h < 0) {
         dill_fd_close(fd);
-        int err = errno;
         listener_free(hvfs);
-        errno = err;
         return -1;
     }
     return h;
@@ -292,32 +269,50 @@ fail:
 
 /* ---- Listening and accepting -------------------------------------------- */
 
+/* Both variants of each operation allocate the object first: when the
+   socket cannot be made, only the allocation needs undoing. */
+static int listen_with(const char *addr, int backlog,
+      struct dill_ipc_listener_storage *mem) {
+    struct sockaddr_un sa;
+    if(make_sockaddr(&sa, addr) < 0) return -1;
+    struct dill_hvfs *l = listener_alloc(mem);
+    if(!l) return -1;
+    int fd = listen_socket(&sa, backlog);
+    if(fd < 0) {
+        listener_free(l);
+        return -1;
+    }
+    return listener_make(l, fd);
+}
+
 DILL_EXPORT int dill_ipc_listen_mem(const char *addr, int backlog,
       struct dill_ipc_listener_storage *mem) {
+    /* The address is checked first, as the original does. */
     struct sockaddr_un sa;
     if(make_sockaddr(&sa, addr) < 0) return -1;
     if(!mem) {
         errno = EINVAL;
         return -1;
     }
-    int fd = listen_socket(&sa, backlog);
-    if(fd < 0) return -1;
-    return listener_make(listener_alloc(mem), fd);
+    return listen_with(addr, backlog, mem);
 }
 
 DILL_EXPORT int dill_ipc_listen(const char *addr, int backlog) {
-    struct sockaddr_un sa;
-    if(make_sockaddr(&sa, addr) < 0) return -1;
-    struct dill_hvfs *l = listener_alloc(NULL);
+    return listen_with(addr, backlog, NULL);
+}
+
+static int accept_with(int s, struct dill_ipc_storage *mem,
+      int64_t deadline) {
+    struct dill_hvfs *l = dill_hquery(s, listener_type);
     if(!l) return -1;
-    int fd = listen_socket(&sa, backlog);
+    struct ipc_conn *c = conn_alloc(mem);
+    if(!c) return -1;
+    int fd = accept_socket(l, deadline);
     if(fd < 0) {
-        int err = errno;
-        free(l);
-        errno = err;
+        conn_free(c);
         return -1;
     }
-    return listener_make(l, fd);
+    return conn_make(c, fd);
 }
 
 DILL_EXPORT int dill_ipc_accept_mem(int s, struct dill_ipc_storage *mem,
@@ -326,29 +321,28 @@ DILL_EXPORT int dill_ipc_accept_mem(int s, struct dill_ipc_storage *mem,
         errno = EINVAL;
         return -1;
     }
-    struct dill_hvfs *l = dill_hquery(s, listener_type);
-    if(!l) return -1;
-    int fd = accept_socket(l, deadline);
-    if(fd < 0) return -1;
-    return conn_make(conn_alloc(mem), fd);
+    return accept_with(s, mem, deadline);
 }
 
 DILL_EXPORT int dill_ipc_accept(int s, int64_t deadline) {
-    struct dill_hvfs *l = dill_hquery(s, listener_type);
-    if(!l) return -1;
-    struct ipc_conn *c = conn_alloc(NULL);
+    return accept_with(s, NULL, deadline);
+}
+
+/* ---- Connecting --------------------------------------------------------- */
+
+static int connect_with(const char *addr, struct dill_ipc_storage *mem,
+      int64_t deadline) {
+    struct sockaddr_un sa;
+    if(make_sockaddr(&sa, addr) < 0) return -1;
+    struct ipc_conn *c = conn_alloc(mem);
     if(!c) return -1;
-    int fd = accept_socket(l, deadline);
+    int fd = connect_socket(&sa, deadline);
     if(fd < 0) {
-        int err = errno;
-        free(c);
-        errno = err;
+        conn_free(c);
         return -1;
     }
     return conn_make(c, fd);
 }
-
-/* ---- Connecting --------------------------------------------------------- */
 
 DILL_EXPORT int dill_ipc_connect_mem(const char *addr,
       struct dill_ipc_storage *mem, int64_t deadline) {
@@ -358,24 +352,11 @@ DILL_EXPORT int dill_ipc_connect_mem(const char *addr,
         errno = EINVAL;
         return -1;
     }
-    int fd = connect_socket(&sa, deadline);
-    if(fd < 0) return -1;
-    return conn_make(conn_alloc(mem), fd);
+    return connect_with(addr, mem, deadline);
 }
 
 DILL_EXPORT int dill_ipc_connect(const char *addr, int64_t deadline) {
-    struct sockaddr_un sa;
-    if(make_sockaddr(&sa, addr) < 0) return -1;
-    struct ipc_conn *c = conn_alloc(NULL);
-    if(!c) return -1;
-    int fd = connect_socket(&sa, deadline);
-    if(fd < 0) {
-        int err = errno;
-        free(c);
-        errno = err;
-        return -1;
-    }
-    return conn_make(c, fd);
+    return connect_with(addr, NULL, deadline);
 }
 
 /* ---- Pairs -------------------------------------------------------------- */
@@ -392,10 +373,8 @@ static int pair_make(struct ipc_conn *a, struct ipc_conn *b, int s[2]) {
     }
     int h0 = conn_make(a, fds[0]);
     if(h0 < 0) {
-        int err = errno;
         dill_fd_close(fds[1]);
         conn_free(b);
-        errno = err;
         return -1;
     }
     int h1 = conn_make(b, fds[1]);
@@ -408,11 +387,9 @@ static int pair_make(struct ipc_conn *a, struct ipc_conn *b, int s[2]) {
     s[0] = h0;
     s[1] = h1;
     return 0;
-fail:;
-    int err = errno;
+fail:
     conn_free(a);
     conn_free(b);
-    errno = err;
     return -1;
 }
 
@@ -435,8 +412,7 @@ DILL_EXPORT int dill_ipc_pair(int s[2]) {
     if(!a) return -1;
     struct ipc_conn *b = conn_alloc(NULL);
     if(!b) {
-        free(a);
-        errno = ENOMEM;
+        conn_free(a);
         return -1;
     }
     return pair_make(a, b, s);
@@ -617,9 +593,7 @@ static int conn_fromfd(int fd, struct dill_ipc_storage *mem) {
     if(!c) return -1;
     int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_UNIX, AF_UNIX, 0);
     if(copy < 0) {
-        int err = errno;
         conn_free(c);
-        errno = err;
         return -1;
     }
     return conn_make(c, copy);
@@ -634,9 +608,7 @@ static int listener_fromfd(int fd, struct dill_ipc_listener_storage *mem) {
     if(!l) return -1;
     int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_UNIX, AF_UNIX, 1);
     if(copy < 0) {
-        int err = errno;
         listener_free(l);
-        errno = err;
         return -1;
     }
     return listener_make(l, copy);

@@ -21,7 +21,10 @@ void *dill_place(void *mem, size_t size, size_t align) {
 }
 
 void dill_unplace(void *obj, int in_caller_memory) {
-    if(!in_caller_memory) free(obj);
+    if(in_caller_memory) return;
+    int err = errno;
+    free(obj);
+    errno = err;
 }
 
 int dill_layer_own(int s, const void *type, int notsup_errno, void **vfs) {

@@ -48,7 +48,8 @@
    power of two), or on the heap when mem is NULL. NULL with ENOMEM. */
 void *dill_place(void *mem, size_t size, size_t align);
 
-/* Undo dill_place: frees heap objects, leaves caller storage alone. */
+/* Undo dill_place: frees heap objects, leaves caller storage alone.
+   errno is preserved. */
 void dill_unplace(void *obj, int in_caller_memory);
 
 /* ---- Protocol layers -------------------------------------------------- */

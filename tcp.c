@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 
 #include "fdsock.h"
+#include "ipaddr.h"
+#include "layer.h"
 #include "libdillimpl.h"
 #include "utils.h"
 
@@ -33,11 +35,8 @@ struct tcp_listener {
 
 /* Storage may start at any address: the object goes at the first aligned
    byte of it. */
-_Static_assert(sizeof(struct tcp_conn) + _Alignof(struct tcp_conn) - 1 <=
-    sizeof(struct dill_tcp_storage), "tcp connection does not fit its storage");
-_Static_assert(sizeof(struct tcp_listener) + _Alignof(struct tcp_listener) - 1
-    <= sizeof(struct dill_tcp_listener_storage),
-    "tcp listener does not fit its storage");
+DILL_FITS(struct tcp_conn, struct dill_tcp_storage);
+DILL_FITS(struct tcp_listener, struct dill_tcp_listener_storage);
 
 /* Private type ids: only tcp_done, tcp_close and tcp_accept ask for them. */
 static const int conn_type_id;
@@ -45,50 +44,11 @@ static const void *conn_type = &conn_type_id;
 static const int listener_type_id;
 static const void *listener_type = &listener_type_id;
 
-static void *align_up(void *mem, size_t alignment) {
-    uintptr_t at = ((uintptr_t)mem + alignment - 1) &
-        ~(uintptr_t)(alignment - 1);
-    return (void *)at;
-}
-
-/* ---- Addresses ---------------------------------------------------------- */
-
-/* struct dill_ipaddr is a sockaddr_in or sockaddr_in6 at any alignment
-   (sockets.md §7), so fields are read and written with memcpy. */
-
-static sa_family_t addr_family(const struct dill_ipaddr *addr) {
-    sa_family_t family;
-    memcpy(&family, (const char *)addr + offsetof(struct sockaddr, sa_family),
-        sizeof(family));
-    return family;
-}
-
-static int is_ip_family(sa_family_t family) {
-    return family == AF_INET || family == AF_INET6;
-}
-
-static socklen_t addr_len(sa_family_t family) {
-    return family == AF_INET ? sizeof(struct sockaddr_in) :
-        sizeof(struct sockaddr_in6);
-}
-
-/* sin_port and sin6_port sit at the same offset. */
-_Static_assert(offsetof(struct sockaddr_in, sin_port) ==
-    offsetof(struct sockaddr_in6, sin6_port), "port offsets differ");
-
-static in_port_t addr_port(const struct dill_ipaddr *addr) {
-    in_port_t port;
-    memcpy(&port, (const char *)addr + offsetof(struct sockaddr_in, sin_port),
-        sizeof(port));
-    return port;
-}
-
-static void set_addr_port(struct dill_ipaddr *addr, in_port_t port) {
-    memcpy((char *)addr + offsetof(struct sockaddr_in, sin_port), &port,
-        sizeof(port));
-}
-
 /* ---- Connections -------------------------------------------------------- */
+
+static void conn_free(struct tcp_conn *c) {
+    dill_unplace(c, c->in_caller_memory);
+}
 
 static void *conn_query(struct dill_hvfs *hvfs, const void *type) {
     struct tcp_conn *c = dill_cont(hvfs, struct tcp_conn, hvfs);
@@ -102,7 +62,7 @@ static void conn_close(struct dill_hvfs *hvfs) {
     struct tcp_conn *c = dill_cont(hvfs, struct tcp_conn, hvfs);
     /* tcp_close has already closed the socket when it gets here. */
     if(c->stream.fd >= 0) dill_fd_stream_abort(&c->stream);
-    if(!c->in_caller_memory) free(c);
+    conn_free(c);
 }
 
 static int conn_bsendl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
@@ -119,23 +79,11 @@ static int conn_brecvl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
 
 /* Storage for a connection: the caller's (aligned) or the heap's. */
 static struct tcp_conn *conn_alloc(struct dill_tcp_storage *mem) {
-    if(mem) {
-        struct tcp_conn *c = align_up(mem, _Alignof(struct tcp_conn));
-        c->in_caller_memory = 1;
-        return c;
-    }
-    struct tcp_conn *c = malloc(sizeof(struct tcp_conn));
-    if(!c) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    c->in_caller_memory = 0;
+    struct tcp_conn *c = dill_place(mem, sizeof(*c), _Alignof(struct tcp_conn));
+    if(c) c->in_caller_memory = mem != NULL;
     return c;
 }
 
-static void conn_free(struct tcp_conn *c) {
-    if(!c->in_caller_memory) free(c);
-}
 
 /* Wrap a set-up, connected socket in c and give it a handle. On failure
    the socket is closed and c freed. */
@@ -148,9 +96,7 @@ static int conn_make(struct tcp_conn *c, int fd) {
     int h = dill_hmake(&c->hvfs);
     if(h < 0) {
         dill_fd_close(fd);
-        int err = errno;
         conn_free(c);
-        errno = err;
         return -1;
     }
     return h;
@@ -166,7 +112,7 @@ static void *listener_query(struct dill_hvfs *hvfs, const void *type) {
 }
 
 static void listener_free(struct tcp_listener *l) {
-    if(!l->in_caller_memory) free(l);
+    dill_unplace(l, l->in_caller_memory);
 }
 
 static void listener_close(struct dill_hvfs *hvfs) {
@@ -178,17 +124,9 @@ static void listener_close(struct dill_hvfs *hvfs) {
 
 static struct tcp_listener *listener_alloc(
       struct dill_tcp_listener_storage *mem) {
-    if(mem) {
-        struct tcp_listener *l = align_up(mem, _Alignof(struct tcp_listener));
-        l->in_caller_memory = 1;
-        return l;
-    }
-    struct tcp_listener *l = malloc(sizeof(struct tcp_listener));
-    if(!l) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    l->in_caller_memory = 0;
+    struct tcp_listener *l = dill_place(mem, sizeof(*l),
+        _Alignof(struct tcp_listener));
+    if(l) l->in_caller_memory = mem != NULL;
     return l;
 }
 
@@ -199,9 +137,7 @@ static int listener_make(struct tcp_listener *l, int fd) {
     int h = dill_hmake(&l->hvfs);
     if(h < 0) {
         dill_fd_close(fd);
-        int err = errno;
         listener_free(l);
-        errno = err;
         return -1;
     }
     return h;
@@ -210,24 +146,43 @@ static int listener_make(struct tcp_listener *l, int fd) {
 /* socket, set-up, bind, listen, and the ephemeral port read back. A
    listening socket, or -1 with nothing left open. */
 static int listen_socket(struct dill_ipaddr *addr, int backlog) {
-    sa_family_t family = addr_family(addr);
+    sa_family_t family = dill_addr_family(addr);
     int fd = socket(family, SOCK_STREAM, 0);
     if(fd < 0) return -1;
     /* SO_REUSEADDR must be on before bind. */
     if(dill_fd_setup(fd) < 0) goto fail;
-    if(bind(fd, (const struct sockaddr *)addr, addr_len(family)) < 0)
+    if(bind(fd, (const struct sockaddr *)addr, dill_addr_len(family)) < 0)
         goto fail;
     if(listen(fd, backlog) < 0) goto fail;
-    if(addr_port(addr) == 0) {
+    if(dill_addr_port(addr) == 0) {
         struct sockaddr_storage bound;
         socklen_t len = sizeof(bound);
         if(getsockname(fd, (struct sockaddr *)&bound, &len) < 0) goto fail;
-        set_addr_port(addr, ((struct sockaddr_in *)&bound)->sin_port);
+        dill_addr_set_port(addr, ((struct sockaddr_in *)&bound)->sin_port);
     }
     return fd;
 fail:
     dill_fd_close(fd);
     return -1;
+}
+
+/* Both variants of each operation allocate the object first: when the
+   socket cannot be made, only the allocation needs undoing. */
+static int listen_with(struct dill_ipaddr *addr, int backlog,
+      struct dill_tcp_listener_storage *mem) {
+    /* An unset address: what socket() would say for family 0. */
+    if(!dill_is_ip_family(dill_addr_family(addr))) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    struct tcp_listener *l = listener_alloc(mem);
+    if(!l) return -1;
+    int fd = listen_socket(addr, backlog);
+    if(fd < 0) {
+        listener_free(l);
+        return -1;
+    }
+    return listener_make(l, fd);
 }
 
 DILL_EXPORT int dill_tcp_listen_mem(struct dill_ipaddr *addr, int backlog,
@@ -236,15 +191,7 @@ DILL_EXPORT int dill_tcp_listen_mem(struct dill_ipaddr *addr, int backlog,
         errno = EINVAL;
         return -1;
     }
-    /* An unset address: what socket() would say for family 0. */
-    if(!is_ip_family(addr_family(addr))) {
-        errno = EAFNOSUPPORT;
-        return -1;
-    }
-    struct tcp_listener *l = listener_alloc(mem);
-    int fd = listen_socket(addr, backlog);
-    if(fd < 0) return -1;
-    return listener_make(l, fd);
+    return listen_with(addr, backlog, mem);
 }
 
 DILL_EXPORT int dill_tcp_listen(struct dill_ipaddr *addr, int backlog) {
@@ -252,20 +199,7 @@ DILL_EXPORT int dill_tcp_listen(struct dill_ipaddr *addr, int backlog) {
         errno = EINVAL;
         return -1;
     }
-    if(!is_ip_family(addr_family(addr))) {
-        errno = EAFNOSUPPORT;
-        return -1;
-    }
-    struct tcp_listener *l = listener_alloc(NULL);
-    if(!l) return -1;
-    int fd = listen_socket(addr, backlog);
-    if(fd < 0) {
-        int err = errno;
-        free(l);
-        errno = err;
-        return -1;
-    }
-    return listener_make(l, fd);
+    return listen_with(addr, backlog, NULL);
 }
 
 /* One accepted, set-up socket (its peer address stored in addr when not
@@ -299,33 +233,32 @@ static int accept_socket(struct tcp_listener *l, struct dill_ipaddr *addr,
     }
 }
 
+static int accept_with(int s, struct dill_ipaddr *addr,
+      struct dill_tcp_storage *mem, int64_t deadline) {
+    struct tcp_listener *l = dill_hquery(s, listener_type);
+    if(!l) return -1;
+    struct tcp_conn *c = conn_alloc(mem);
+    if(!c) return -1;
+    int fd = accept_socket(l, addr, deadline);
+    if(fd < 0) {
+        conn_free(c);
+        return -1;
+    }
+    return conn_make(c, fd);
+}
+
 DILL_EXPORT int dill_tcp_accept_mem(int s, struct dill_ipaddr *addr,
       struct dill_tcp_storage *mem, int64_t deadline) {
     if(!mem) {
         errno = EINVAL;
         return -1;
     }
-    struct tcp_listener *l = dill_hquery(s, listener_type);
-    if(!l) return -1;
-    int fd = accept_socket(l, addr, deadline);
-    if(fd < 0) return -1;
-    return conn_make(conn_alloc(mem), fd);
+    return accept_with(s, addr, mem, deadline);
 }
 
 DILL_EXPORT int dill_tcp_accept(int s, struct dill_ipaddr *addr,
       int64_t deadline) {
-    struct tcp_listener *l = dill_hquery(s, listener_type);
-    if(!l) return -1;
-    struct tcp_conn *c = conn_alloc(NULL);
-    if(!c) return -1;
-    int fd = accept_socket(l, addr, deadline);
-    if(fd < 0) {
-        int err = errno;
-        free(c);
-        errno = err;
-        return -1;
-    }
-    return conn_make(c, fd);
+    return accept_with(s, addr, NULL, deadline);
 }
 
 /* ---- Connecting --------------------------------------------------------- */
@@ -335,11 +268,11 @@ DILL_EXPORT int dill_tcp_accept(int s, struct dill_ipaddr *addr,
    deadline passes, then collect the outcome. A connected, set-up socket,
    or -1 with nothing left open. */
 static int connect_socket(const struct dill_ipaddr *addr, int64_t deadline) {
-    sa_family_t family = addr_family(addr);
+    sa_family_t family = dill_addr_family(addr);
     int fd = socket(family, SOCK_STREAM, 0);
     if(fd < 0) return -1;
     if(dill_fd_setup(fd) < 0) goto fail;
-    if(connect(fd, (const struct sockaddr *)addr, addr_len(family)) == 0)
+    if(connect(fd, (const struct sockaddr *)addr, dill_addr_len(family)) == 0)
         return fd;
     /* Only a connection in progress is worth waiting for. */
     if(errno != EINPROGRESS) goto fail;
@@ -357,33 +290,34 @@ fail:
     return -1;
 }
 
-DILL_EXPORT int dill_tcp_connect_mem(const struct dill_ipaddr *addr,
+static int connect_with(const struct dill_ipaddr *addr,
       struct dill_tcp_storage *mem, int64_t deadline) {
-    if(!addr || !mem || !is_ip_family(addr_family(addr))) {
+    if(!addr || !dill_is_ip_family(dill_addr_family(addr))) {
         errno = EINVAL;
         return -1;
     }
+    struct tcp_conn *c = conn_alloc(mem);
+    if(!c) return -1;
     int fd = connect_socket(addr, deadline);
-    if(fd < 0) return -1;
-    return conn_make(conn_alloc(mem), fd);
+    if(fd < 0) {
+        conn_free(c);
+        return -1;
+    }
+    return conn_make(c, fd);
+}
+
+DILL_EXPORT int dill_tcp_connect_mem(const struct dill_ipaddr *addr,
+      struct dill_tcp_storage *mem, int64_t deadline) {
+    if(!mem) {
+        errno = EINVAL;
+        return -1;
+    }
+    return connect_with(addr, mem, deadline);
 }
 
 DILL_EXPORT int dill_tcp_connect(const struct dill_ipaddr *addr,
       int64_t deadline) {
-    if(!addr || !is_ip_family(addr_family(addr))) {
-        errno = EINVAL;
-        return -1;
-    }
-    struct tcp_conn *c = conn_alloc(NULL);
-    if(!c) return -1;
-    int fd = connect_socket(addr, deadline);
-    if(fd < 0) {
-        int err = errno;
-        free(c);
-        errno = err;
-        return -1;
-    }
-    return conn_make(c, fd);
+    return connect_with(addr, NULL, deadline);
 }
 
 /* ---- Done and close ----------------------------------------------------- */
@@ -426,9 +360,7 @@ static int conn_fromfd(int fd, struct dill_tcp_storage *mem) {
     if(!c) return -1;
     int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 0);
     if(copy < 0) {
-        int err = errno;
         conn_free(c);
-        errno = err;
         return -1;
     }
     return conn_make(c, copy);
@@ -443,9 +375,7 @@ static int listener_fromfd(int fd, struct dill_tcp_listener_storage *mem) {
     if(!l) return -1;
     int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 1);
     if(copy < 0) {
-        int err = errno;
         listener_free(l);
-        errno = err;
         return -1;
     }
     return listener_make(l, copy);

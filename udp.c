@@ -16,6 +16,8 @@
 #include <sys/uio.h>
 
 #include "fdsock.h"
+#include "ipaddr.h"
+#include "layer.h"
 #include "iol.h"
 #include "libdillimpl.h"
 #include "utils.h"
@@ -50,45 +52,6 @@ _Static_assert(UDP_SIZE + _Alignof(struct udp_sock) - 1 <=
 
 static uint8_t *flags_of(struct udp_sock *u) {
     return (uint8_t *)(u + 1);
-}
-
-static void *align_up(void *mem, size_t alignment) {
-    uintptr_t at = ((uintptr_t)mem + alignment - 1) &
-        ~(uintptr_t)(alignment - 1);
-    return (void *)at;
-}
-
-/* ---- Addresses ---------------------------------------------------------- */
-
-/* struct dill_ipaddr is a sockaddr_in or sockaddr_in6 at any alignment
-   (sockets.md §7): it is copied, never read in place. */
-
-static sa_family_t addr_family(const struct dill_ipaddr *addr) {
-    sa_family_t family;
-    memcpy(&family, (const char *)addr + offsetof(struct sockaddr, sa_family),
-        sizeof(family));
-    return family;
-}
-
-static socklen_t family_len(sa_family_t family) {
-    return family == AF_INET ? sizeof(struct sockaddr_in) :
-        sizeof(struct sockaddr_in6);
-}
-
-/* sin_port and sin6_port sit at the same offset. */
-_Static_assert(offsetof(struct sockaddr_in, sin_port) ==
-    offsetof(struct sockaddr_in6, sin6_port), "port offsets differ");
-
-static in_port_t addr_port(const struct dill_ipaddr *addr) {
-    in_port_t port;
-    memcpy(&port, (const char *)addr + offsetof(struct sockaddr_in, sin_port),
-        sizeof(port));
-    return port;
-}
-
-static void set_addr_port(struct dill_ipaddr *addr, in_port_t port) {
-    memcpy((char *)addr + offsetof(struct sockaddr_in, sin_port), &port,
-        sizeof(port));
 }
 
 /* Same family, address and port; the IPv6 scope and flow are ignored, as
@@ -139,10 +102,10 @@ static int send_list(struct udp_sock *u, const struct dill_ipaddr *addr,
     struct msghdr msg = {0};
     if(addr) {
         msg.msg_name = (void *)addr;
-        msg.msg_namelen = family_len(addr_family(addr));
+        msg.msg_namelen = dill_addr_len(dill_addr_family(addr));
     } else if(*flags_of(u) & HAS_REMOTE) {
         msg.msg_name = &u->remote;
-        msg.msg_namelen = family_len(u->remote.sa.sa_family);
+        msg.msg_namelen = dill_addr_len(u->remote.sa.sa_family);
     } else {
         errno = EINVAL;
         return -1;
@@ -278,7 +241,7 @@ static void udp_close(struct dill_hvfs *hvfs) {
     struct udp_sock *u = dill_cont(hvfs, struct udp_sock, hvfs);
     /* Wakes a coroutine blocked in a receive with EBADF. */
     dill_fd_close(u->fd);
-    if(!(*flags_of(u) & IN_CALLER_MEMORY)) free(u);
+    dill_unplace(u, *flags_of(u) & IN_CALLER_MEMORY);
 }
 
 static int udp_msendl(struct dill_msock_vfs *mvfs, struct dill_iolist *first,
@@ -299,14 +262,14 @@ static ssize_t udp_mrecvl(struct dill_msock_vfs *mvfs,
    written back when it was 0), or -1 with nothing left open. */
 static int open_socket(struct dill_ipaddr *local,
       const struct dill_ipaddr *remote) {
-    if(local && remote && addr_family(local) != addr_family(remote)) {
+    if(local && remote && dill_addr_family(local) != dill_addr_family(remote)) {
         errno = EINVAL;
         return -1;
     }
-    sa_family_t family = remote ? addr_family(remote) :
-        local ? addr_family(local) : AF_INET;
+    sa_family_t family = remote ? dill_addr_family(remote) :
+        local ? dill_addr_family(local) : AF_INET;
     /* An unset address: what socket() would say for family 0. */
-    if(family != AF_INET && family != AF_INET6) {
+    if(!dill_is_ip_family(family)) {
         errno = EAFNOSUPPORT;
         return -1;
     }
@@ -314,13 +277,13 @@ static int open_socket(struct dill_ipaddr *local,
     if(fd < 0) return -1;
     if(dill_fd_setup(fd) < 0) goto fail;
     if(local) {
-        if(bind(fd, (const struct sockaddr *)local, family_len(family)) < 0)
+        if(bind(fd, (const struct sockaddr *)local, dill_addr_len(family)) < 0)
             goto fail;
-        if(addr_port(local) == 0) {
+        if(dill_addr_port(local) == 0) {
             union sockaddr_ip bound;
             socklen_t len = sizeof(bound);
             if(getsockname(fd, &bound.sa, &len) < 0) goto fail;
-            set_addr_port(local, bound.sin.sin_port);
+            dill_addr_set_port(local, bound.sin.sin_port);
         }
     }
     return fd;
@@ -338,19 +301,32 @@ static int udp_make(struct udp_sock *u, int fd, uint8_t flags,
     u->fd = fd;
     memset(&u->remote, 0, sizeof(u->remote));
     if(remote) {
-        memcpy(&u->remote, remote, family_len(addr_family(remote)));
+        memcpy(&u->remote, remote, dill_addr_len(dill_addr_family(remote)));
         flags |= HAS_REMOTE;
     }
     *flags_of(u) = flags;
     int h = dill_hmake(&u->hvfs);
     if(h < 0) {
         dill_fd_close(fd);
-        int err = errno;
-        if(!(flags & IN_CALLER_MEMORY)) free(u);
-        errno = err;
+        dill_unplace(u, flags & IN_CALLER_MEMORY);
         return -1;
     }
     return h;
+}
+
+/* The object is allocated first: when the socket cannot be made, only
+   the allocation needs undoing. */
+static int open_with(struct dill_ipaddr *local,
+      const struct dill_ipaddr *remote, struct dill_udp_storage *mem) {
+    struct udp_sock *u = dill_place(mem, UDP_SIZE, _Alignof(struct udp_sock));
+    if(!u) return -1;
+    uint8_t flags = mem ? IN_CALLER_MEMORY : 0;
+    int fd = open_socket(local, remote);
+    if(fd < 0) {
+        dill_unplace(u, flags & IN_CALLER_MEMORY);
+        return -1;
+    }
+    return udp_make(u, fd, flags, remote);
 }
 
 DILL_EXPORT int dill_udp_open_mem(struct dill_ipaddr *local,
@@ -359,27 +335,12 @@ DILL_EXPORT int dill_udp_open_mem(struct dill_ipaddr *local,
         errno = EINVAL;
         return -1;
     }
-    int fd = open_socket(local, remote);
-    if(fd < 0) return -1;
-    struct udp_sock *u = align_up(mem, _Alignof(struct udp_sock));
-    return udp_make(u, fd, IN_CALLER_MEMORY, remote);
+    return open_with(local, remote, mem);
 }
 
 DILL_EXPORT int dill_udp_open(struct dill_ipaddr *local,
       const struct dill_ipaddr *remote) {
-    struct udp_sock *u = malloc(UDP_SIZE);
-    if(!u) {
-        errno = ENOMEM;
-        return -1;
-    }
-    int fd = open_socket(local, remote);
-    if(fd < 0) {
-        int err = errno;
-        free(u);
-        errno = err;
-        return -1;
-    }
-    return udp_make(u, fd, 0, remote);
+    return open_with(local, remote, NULL);
 }
 
 /* ---- Sending and receiving with addresses ------------------------------- */
