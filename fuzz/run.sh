@@ -3,12 +3,14 @@
 # (every SRCDIR/fuzz/NAME.c, or the ones named) and run each for SECONDS.
 # Called by `make fuzz` from the build directory, which holds config.h;
 # the environment gives FUZZ_CC (clang), FUZZ_CFLAGS (the library's own
-# flags) and LIB_SOURCES (the library's sources, headers included).
+# flags), LIB_SOURCES (the library's sources, headers included) and
+# FUZZ_LIBS (what the library links with).
 # Everything is built under fuzz/build/; each run starts from the seed
 # corpus SRCDIR/fuzz/corpus/NAME/ and keeps what it finds in
-# fuzz/build/NAME.corpus/. Exits non-zero at the first crash, leak,
-# sanitizer report or timeout, whose input libFuzzer saves in fuzz/build/.
-set -eu
+# fuzz/build/NAME.corpus/, its output in fuzz/build/NAME.log. FUZZ_JOBS
+# targets run at a time. Exits non-zero if any run finds a crash, leak,
+# sanitizer report or hang; libFuzzer saves that input in fuzz/build/.
+set -u
 srcdir=$1
 seconds=$2
 shift 2
@@ -30,7 +32,7 @@ for src in $LIB_SOURCES; do
     if [ ! -f "$obj" ] || [ "$srcdir/$src" -nt "$obj" ]; then
         # shellcheck disable=SC2086 # flags are words
         $cc $flags $FUZZ_CFLAGS -DHAVE_CONFIG_H -fsanitize=fuzzer-no-link \
-            -c "$srcdir/$src" -o "$obj"
+            -c "$srcdir/$src" -o "$obj" || exit 1
     fi
     objs="$objs $obj"
 done
@@ -39,16 +41,55 @@ if [ $# -eq 0 ]; then
     for f in "$srcdir"/fuzz/*.c; do set -- "$@" "$(basename "$f" .c)"; done
 fi
 for target in "$@"; do
-    echo "== fuzz/$target ($seconds s)"
     # shellcheck disable=SC2086
     $cc $flags -DHAVE_CONFIG_H -fsanitize=fuzzer "$srcdir/fuzz/$target.c" \
-        $objs -lpthread -o "$out/$target"
+        $objs ${FUZZ_LIBS:-} -lpthread -o "$out/$target" || exit 1
+done
+
+# One run; its whole output goes to fuzz/build/NAME.log. -timeout: an input
+# taking a second is a hang; -rss_limit_mb keeps a runaway allocation from
+# taking the machine.
+run_one() {
+    target=$1
     mkdir -p "$out/$target.corpus"
     seeds=$srcdir/fuzz/corpus/$target
     [ -d "$seeds" ] || seeds=
-    # -timeout: an input taking a second is a hang; -rss_limit_mb keeps a
-    # runaway allocation from taking the machine.
+    # shellcheck disable=SC2086
     "$out/$target" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=1024 \
         -artifact_prefix="$out/$target-" -print_final_stats=1 \
-        "$out/$target.corpus" $seeds
+        "$out/$target.corpus" $seeds >"$out/$target.log" 2>&1
+}
+
+# FUZZ_JOBS targets at a time (default 1).
+jobs=${FUZZ_JOBS:-1}
+failed=0
+set -- "$@"
+while [ $# -gt 0 ]; do
+    batch=
+    pids=
+    n=0
+    while [ $# -gt 0 ] && [ "$n" -lt "$jobs" ]; do
+        echo "== fuzz/$1 ($seconds s)"
+        run_one "$1" &
+        pids="$pids $!"
+        batch="$batch $1"
+        n=$((n + 1))
+        shift
+    done
+    i=0
+    for pid in $pids; do
+        i=$((i + 1))
+        # shellcheck disable=SC2086
+        target=$(echo $batch | cut -d' ' -f$i)
+        if wait "$pid"; then
+            runs=$(awk '/^stat::number_of_executed_units:/ { print $2 }' \
+                "$out/$target.log")
+            echo "fuzz/$target: clean, $runs runs"
+        else
+            echo "fuzz/$target: FAILED (the end of fuzz/build/$target.log):"
+            tail -60 "$out/$target.log"
+            failed=1
+        fi
+    done
 done
+exit $failed
