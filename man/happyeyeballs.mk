@@ -1,1 +1,2 @@
-# man/happyeyeballs.mk: see man/man.mk. Not written yet (issue 7).
+# man/happyeyeballs.mk: the happy eyeballs page (see man/man.mk).
+dist_man_MANS += man/happyeyeballs_connect.3
