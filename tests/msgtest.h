@@ -7,7 +7,7 @@
  * sent. The memstream's receives hand out the bytes given with
  * memstream_feed in whatever pieces are asked for and fail with EPIPE when
  * they run out (or with a chosen errno); its sends append to a growing
- * buffer. Nothing ever blocks. Closing its handle only marks the object
+ * buffer (or fail with a chosen errno). Nothing ever blocks. Closing its handle only marks the object
  * closed, so a test can see that a layer closed the stack; memstream_free
  * frees it.
  */
@@ -93,6 +93,7 @@ struct memstream {
     size_t len;
     size_t pos;
     int fail_errno;    /* when not 0, receives fail with it */
+    int send_errno;    /* when not 0, sends fail with it */
     uint8_t *out;      /* everything sent */
     size_t outlen;
     size_t outcap;
@@ -124,6 +125,10 @@ static int memstream_bsendl(struct bsock_vfs *bvfs, struct iolist *first,
     (void)deadline;
     struct memstream *m = memstream_of(bvfs);
     m->send_calls++;
+    if(m->send_errno) {
+        errno = m->send_errno;
+        return -1;
+    }
     for(struct iolist *it = first; it; it = it->iol_next) {
         CHECK(it->iol_rsvd == 0);
         if(m->outlen + it->iol_len > m->outcap) {
