@@ -1,1 +1,2 @@
-# man/prefix.mk: see man/man.mk. Not written yet (issue 7).
+# man/prefix.mk: the PREFIX pages (see man/man.mk).
+dist_man_MANS += man/prefix_attach.3 man/prefix_attach_mem.3 man/prefix_detach.3

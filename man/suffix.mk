@@ -1,1 +1,2 @@
-# man/suffix.mk: see man/man.mk. Not written yet (issue 7).
+# man/suffix.mk: the SUFFIX pages (see man/man.mk).
+dist_man_MANS += man/suffix_attach.3 man/suffix_attach_mem.3 man/suffix_detach.3

@@ -1,1 +1,2 @@
-# man/term.mk: see man/man.mk. Not written yet (issue 7).
+# man/term.mk: the TERM pages (see man/man.mk).
+dist_man_MANS += man/term_attach.3 man/term_attach_mem.3 man/term_done.3 man/term_detach.3

@@ -1,1 +1,5 @@
-# tests/term.mk: see tests/tests.mk. Not written yet (issue 7).
+# tests/term.mk: see tests/tests.mk. TERM over PREFIX, SUFFIX, UDP and
+# TERM, on IPC pairs, TCP over loopback and an in-memory stream.
+check_PROGRAMS += tests/term
+TESTS += tests/term
+tests_term_LDADD = $(dill_test_ldadd)
