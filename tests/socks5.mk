@@ -4,3 +4,4 @@
 check_PROGRAMS += tests/socks5
 TESTS += tests/socks5
 tests_socks5_LDADD = $(dill_test_ldadd)
+EXTRA_DIST += fuzz/socks5_client.c fuzz/socks5_proxy.c
