@@ -9,7 +9,7 @@ FUZZ_TARGETS =
 EXTRA_DIST += fuzz/run.sh fuzz/memsock.h fuzz/dns.c fuzz/corpus
 
 fuzz:
-	@FUZZ_CC='$(FUZZ_CC)' FUZZ_CFLAGS='$(dill_lib_cflags)' \
+	@FUZZ_CC='$(FUZZ_CC)' FUZZ_CFLAGS='$(dill_lib_cflags)' FUZZ_LIBS='$(LIBS)' \
 	    LIB_SOURCES='$(libdill_la_SOURCES)' \
 	    $(SHELL) $(srcdir)/fuzz/run.sh '$(srcdir)' '$(FUZZ_SECONDS)' \
 	    $(FUZZ_TARGETS)

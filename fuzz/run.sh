@@ -3,7 +3,8 @@
 # (every SRCDIR/fuzz/NAME.c, or the ones named) and run each for SECONDS.
 # Called by `make fuzz` from the build directory, which holds config.h;
 # the environment gives FUZZ_CC (clang), FUZZ_CFLAGS (the library's own
-# flags) and LIB_SOURCES (the library's sources, headers included).
+# flags), FUZZ_LIBS (the libraries it links with: OpenSSL with
+# --enable-tls) and LIB_SOURCES (the library's sources, headers included).
 # Everything is built under fuzz/build/; each run starts from the seed
 # corpus SRCDIR/fuzz/corpus/NAME/ and keeps what it finds in
 # fuzz/build/NAME.corpus/. Exits non-zero at the first crash, leak,
@@ -39,10 +40,17 @@ if [ $# -eq 0 ]; then
     for f in "$srcdir"/fuzz/*.c; do set -- "$@" "$(basename "$f" .c)"; done
 fi
 for target in "$@"; do
+    # A target that needs TLS says FUZZ_NEEDS_TLS; without --enable-tls
+    # there is nothing of it to build.
+    if grep -q FUZZ_NEEDS_TLS "$srcdir/fuzz/$target.c" &&
+       ! grep -q '^#define HAVE_TLS 1' config.h; then
+        echo "== fuzz/$target: skipped, this build has no --enable-tls"
+        continue
+    fi
     echo "== fuzz/$target ($seconds s)"
     # shellcheck disable=SC2086
     $cc $flags -DHAVE_CONFIG_H -fsanitize=fuzzer "$srcdir/fuzz/$target.c" \
-        $objs -lpthread -o "$out/$target"
+        $objs $FUZZ_LIBS -lpthread -o "$out/$target"
     mkdir -p "$out/$target.corpus"
     seeds=$srcdir/fuzz/corpus/$target
     [ -d "$seeds" ] || seeds=
