@@ -7,6 +7,10 @@ FUZZ_CC = clang
 FUZZ_SECONDS = 30
 FUZZ_TARGETS =
 EXTRA_DIST += fuzz/run.sh fuzz/memsock.h fuzz/dns.c fuzz/corpus
+# fuzz/tls.c is listed here, not in tests/tls.mk: that one is included
+# only with --enable-tls, and a conditional EXTRA_DIST is not distributed
+# by the other builds.
+EXTRA_DIST += fuzz/tls.c
 
 fuzz:
 	@FUZZ_CC='$(FUZZ_CC)' FUZZ_CFLAGS='$(dill_lib_cflags)' FUZZ_LIBS='$(LIBS)' \
