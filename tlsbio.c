@@ -243,8 +243,10 @@ static SSL_CTX *server_ctx_new(int dgram, const char *cert,
     SSL_CTX *ctx = ctx_new(dgram ? DTLS_server_method() : TLS_server_method());
     if(!ctx) return NULL;
     /* Resumption cannot work with a context per connection: no session
-       cache, no TLS 1.3 tickets sent after the handshake. */
+       cache, no tickets (TLS 1.2 and DTLS in the handshake, TLS 1.3 after
+       it). */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);
     if(SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) != 1 ||
        SSL_CTX_use_PrivateKey_file(ctx, pkey, SSL_FILETYPE_PEM) != 1 ||

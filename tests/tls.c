@@ -23,7 +23,8 @@
  * handshake), EBUSY, EBADF for a coroutine blocked in brecv when the handle
  * is closed, and errors of the stream below passed through. Real peers:
  * our client against `openssl s_server -rev` (TLS 1.3 and TLS 1.2), our
- * server against `openssl s_client` (both versions), with a self-signed
+ * server against `openssl s_client` (both versions), a TLS 1.3 KeyUpdate
+ * that s_server requests of us (answered by our next send), with a self-signed
  * certificate made by `openssl req`. ENOMEM is not produced (OpenSSL's
  * allocations cannot be failed from here). No descriptor leaks.
  *
@@ -36,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libdillimpl.h"
@@ -951,6 +953,67 @@ static void test_s_server(const char *version) {
     peer_stop(pid);
 }
 
+/* Wait until the file at path contains text (looked at every 10 ms). */
+static void wait_for_text(const char *path, const char *text, int64_t ms) {
+    int64_t deadline = now() + ms;
+    for(;;) {
+        static char buf[65536];
+        FILE *f = fopen(path, "r");
+        if(f) {
+            size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+            buf[n] = 0;
+            fclose(f);
+            if(strstr(buf, text)) return;
+        }
+        CHECK(now() < deadline);
+        CHECK(msleep(now() + 10) == 0);
+    }
+}
+
+/* s_server asked (by a "K" line on its stdin) to send a TLS 1.3 KeyUpdate
+   that requests ours: our receive takes it, our next send answers it
+   before its data, and the data both ways after it decrypts. */
+static void test_key_update(void) {
+    const char *fifo = "tests/tls.tmp/stdin.fifo";
+    const char *log = "tests/tls.tmp/s_server_ku.log";
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    /* Read-write: opening it neither waits for a reader nor gives EOF. */
+    int in = open(fifo, O_RDWR);
+    CHECK(in >= 0);
+    int port = peer_free_port();
+    char cmd[512];
+    /* stdbuf: its messages (stdio) reach the log line by line, so that
+       the test can wait for them. */
+    snprintf(cmd, sizeof(cmd), "exec stdbuf -oL openssl s_server -accept "
+        "127.0.0.1:%d -cert %s -key %s -tls1_3 < %s", port, cert, key, fifo);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = peer_start(argv, log);
+    peer_wait_tcp(port, 10000);
+    struct ipaddr a;
+    make_addr(&a, port);
+    int s = tcp_connect(&a, SOON);
+    CHECK(s >= 0);
+    s = tls_attach_client(s, SOON);
+    CHECK(s >= 0);
+    CHECK(bsend(s, "first\n", 6, SOON) == 0);
+    wait_for_text(log, "first\n", 10000);
+    CHECK(write(in, "K\n", 2) == 2);
+    wait_for_text(log, "SSL_do_handshake -> 1", 10000);
+    CHECK(write(in, "hello\n", 6) == 6);
+    char buf[6];
+    CHECK(brecv(s, buf, 6, SOON) == 0);
+    CHECK(memcmp(buf, "hello\n", 6) == 0);
+    CHECK(bsend(s, "after\n", 6, SOON) == 0);
+    wait_for_text(log, "after\n", 10000);
+    CHECK(write(in, "bye!!\n", 6) == 6);
+    CHECK(brecv(s, buf, 6, SOON) == 0);
+    CHECK(memcmp(buf, "bye!!\n", 6) == 0);
+    CHECK(hclose(s) == 0);
+    peer_stop(pid);
+    close(in);
+}
+
 coroutine static void our_server(int l, volatile struct res *r) {
     int s = tcp_accept(l, NULL, SOON);
     if(s < 0) goto fail;
@@ -1031,6 +1094,7 @@ int main(void) {
     test_s_server("-tls1_2");
     test_s_client("-tls1_3");
     test_s_client("-tls1_2");
+    test_key_update();
     CHECK(count_fds() == fds);
     return 0;
 }
