@@ -503,8 +503,11 @@ static int run(struct dill_tlsbio *t, enum op op, void *buf, size_t len,
         int want_read = code == SSL_ERROR_WANT_READ &&
             (op == OP_HANDSHAKE || op == OP_READ);
         int err = code == SSL_ERROR_NONE || want_read ? 0 : failure(t, code);
+        /* After a failure the output is an alert, sent if the socket below
+           takes it at once: it must not delay the report (a peer that
+           does not read could hold us until the deadline). */
         if(op != OP_READ || t->dgram || t->broken) {
-            if(flush(t, deadline) < 0) {
+            if(flush(t, err ? 0 : deadline) < 0) {
                 /* EBADF: t may be freed. Else the first error wins. */
                 if(errno == EBADF || !err) return -1;
             }
