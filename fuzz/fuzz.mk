@@ -9,6 +9,10 @@ FUZZ_SECONDS = 30
 FUZZ_TARGETS =
 FUZZ_JOBS = 1
 EXTRA_DIST += fuzz/run.sh fuzz/memsock.h fuzz/dns.c fuzz/corpus
+# fuzz/tls.c is listed here, not in tests/tls.mk: that one is included
+# only with --enable-tls, and a conditional EXTRA_DIST is not distributed
+# by the other builds.
+EXTRA_DIST += fuzz/tls.c
 
 fuzz:
 	@FUZZ_CC='$(FUZZ_CC)' FUZZ_CFLAGS='$(dill_lib_cflags)' FUZZ_JOBS='$(FUZZ_JOBS)' \

@@ -4,7 +4,9 @@
 # Called by `make fuzz` from the build directory, which holds config.h;
 # the environment gives FUZZ_CC (clang), FUZZ_CFLAGS (the library's own
 # flags), LIB_SOURCES (the library's sources, headers included) and
-# FUZZ_LIBS (what the library links with).
+# FUZZ_LIBS (what the library links with: OpenSSL with --enable-tls).
+# A target that needs TLS says FUZZ_NEEDS_TLS; without --enable-tls it
+# is skipped, with a line saying so.
 # Everything is built under fuzz/build/; each run starts from the seed
 # corpus SRCDIR/fuzz/corpus/NAME/ and keeps what it finds in
 # fuzz/build/NAME.corpus/, its output in fuzz/build/NAME.log. FUZZ_JOBS
@@ -40,6 +42,17 @@ done
 if [ $# -eq 0 ]; then
     for f in "$srcdir"/fuzz/*.c; do set -- "$@" "$(basename "$f" .c)"; done
 fi
+targets=
+for target in "$@"; do
+    if grep -q FUZZ_NEEDS_TLS "$srcdir/fuzz/$target.c" &&
+          ! grep -q '^#define HAVE_TLS 1' config.h; then
+        echo "== fuzz/$target: skipped, this build has no --enable-tls"
+        continue
+    fi
+    targets="$targets $target"
+done
+# shellcheck disable=SC2086 # one word per target
+set -- $targets
 for target in "$@"; do
     # shellcheck disable=SC2086
     $cc $flags -DHAVE_CONFIG_H -fsanitize=fuzzer "$srcdir/fuzz/$target.c" \
