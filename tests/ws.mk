@@ -1,1 +1,9 @@
-# tests/ws.mk: see tests/tests.mk. Not written yet (issue 7).
+# tests/ws.mk: see tests/tests.mk. WebSockets, and SHA-1 and base64 under
+# them. sha1.c and base64.c are internal (hidden by -fvisibility=hidden):
+# their tests compile them in, with the library's flags, and link nothing.
+check_PROGRAMS += tests/sha1 tests/base64
+TESTS += tests/sha1 tests/base64
+tests_sha1_SOURCES = tests/sha1.c sha1.c sha1.h
+tests_sha1_CFLAGS = $(dill_lib_cflags)
+tests_base64_SOURCES = tests/base64.c base64.c base64.h
+tests_base64_CFLAGS = $(dill_lib_cflags)
