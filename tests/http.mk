@@ -1,1 +1,4 @@
-# tests/http.mk: see tests/tests.mk. Not written yet (issue 7).
+# tests/http.mk: HTTP heads (see tests/tests.mk).
+check_PROGRAMS += tests/http
+tests_http_LDADD = $(dill_test_ldadd)
+TESTS += tests/http
