@@ -96,7 +96,7 @@ struct ws_thread {
     uint8_t *scratch;   /* lent to one client send at a time */
     size_t cap;
     int lent;
-    uint8_t random[64]; /* from the kernel, handed out from the end */
+    uint8_t random[256]; /* from the kernel, handed out from the end */
     size_t random_left;
 };
 

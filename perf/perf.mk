@@ -41,3 +41,8 @@ bench:
 	    ./$$p$(EXEEXT) || exit 1; \
 	done
 .PHONY: bench
+
+# WebSocket echo against the same bytes over plain TCP (perf/ws_echo.c).
+EXTRA_PROGRAMS += perf/ws_echo
+bench_programs += perf/ws_echo
+perf_ws_echo_LDADD = libdill.la
