@@ -281,12 +281,11 @@ static size_t frame_header(uint8_t *h, int opcode, uint64_t len,
     return n;
 }
 
-/* A client frame: header and masked payload copied into buf (cap bytes),
-   written each time buf is full and at the end. */
+/* A client frame: header and payload masked with key copied into buf
+   (cap bytes), written each time buf is full and at the end. */
 static int send_masked(int u, uint8_t *buf, size_t cap, int opcode,
-      struct dill_iolist *first, size_t len, int64_t deadline) {
-    uint8_t key[4];
-    if(random_bytes(key, sizeof(key)) < 0) return -1;
+      const uint8_t *key, struct dill_iolist *first, size_t len,
+      int64_t deadline) {
     size_t pos = frame_header(buf, opcode, len, key);
     size_t at = 0;
     for(struct dill_iolist *it = first; it && at < len; it = it->iol_next) {
@@ -309,9 +308,14 @@ static int send_masked(int u, uint8_t *buf, size_t cap, int opcode,
     return 0;
 }
 
+/* send_frame failed before it wrote anything: the stream is still in
+   step. */
+#define NOT_SENT (-2)
+
 /* Write one frame whose payload is the list from first (len bytes, first
    may be NULL when len is 0). A server sends header and list in one go,
-   nothing copied; a client masks. 0, or -1 with errno. */
+   nothing copied; a client masks. 0, or -1 with errno; NOT_SENT with
+   errno when no key or no buffer could be had. */
 static int send_frame(struct ws_sock *self, int opcode,
       struct dill_iolist *first, struct dill_iolist *last, size_t len,
       int64_t deadline) {
@@ -322,14 +326,17 @@ static int send_frame(struct ws_sock *self, int opcode,
             len ? first : NULL, 0};
         return dill_bsendl(u, &hdr, len ? last : &hdr, deadline);
     }
+    uint8_t key[4];
+    if(random_bytes(key, sizeof(key)) < 0) return NOT_SENT;
     if(len <= STACK_FRAME - 14) {
         uint8_t buf[STACK_FRAME];
-        return send_masked(u, buf, sizeof(buf), opcode, first, len, deadline);
+        return send_masked(u, buf, sizeof(buf), opcode, key, first, len,
+            deadline);
     }
     size_t cap;
     uint8_t *buf = scratch_lend(len < CHUNK - 14 ? len + 14 : CHUNK, &cap);
-    if(!buf) return -1;
-    int rc = send_masked(u, buf, cap, opcode, first, len, deadline);
+    if(!buf) return NOT_SENT;
+    int rc = send_masked(u, buf, cap, opcode, key, first, len, deadline);
     int err = errno;
     scratch_return(buf);
     errno = err;
@@ -351,10 +358,9 @@ static int send_due_pong(struct ws_sock *self, int64_t deadline) {
        the pong is being written. */
     memcpy(payload, self->ctl, len);
     self->pong_due = 0;
-    if(send_control(self, OP_PONG, payload, len, deadline) < 0) {
-        if(errno == EBADF) return -1;
-        self->out_failed = 1;
-    }
+    int rc = send_control(self, OP_PONG, payload, len, deadline);
+    if(rc == -1 && errno == EBADF) return -1;
+    if(rc == -1) self->out_failed = 1;
     return 0;
 }
 
@@ -373,14 +379,14 @@ static int send_message(struct ws_sock *self, int opcode,
         return -1;
     self->out_busy = 1;
     int rc = send_frame(self, opcode, first, last, len, deadline);
-    if(rc < 0 && errno == EBADF) return -1;
-    if(rc < 0) {
+    if(rc == -1 && errno == EBADF) return -1;
+    if(rc == -1) {
         self->out_failed = 1;
-    } else if(self->pong_due) {
+    } else if(rc == 0 && self->pong_due) {
         if(send_due_pong(self, deadline) < 0) return -1;
     }
     self->out_busy = 0;
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- Receiving ----------------------------------------------------------- */
@@ -496,10 +502,10 @@ static int got_ping(struct ws_sock *self, uint8_t *payload, size_t len,
     }
     self->out_busy = 1;
     int rc = send_control(self, OP_PONG, payload, len, deadline);
-    if(rc < 0 && errno == EBADF) return -1;
+    if(rc == -1 && errno == EBADF) return -1;
     self->out_busy = 0;
-    if(rc < 0) self->out_failed = 1;
-    return rc;
+    if(rc == -1) self->out_failed = 1;
+    return rc < 0 ? -1 : 0;
 }
 
 /* A control frame met while receiving (its header already read). -1 with
@@ -1033,11 +1039,11 @@ static int send_close(struct ws_sock *self, int status, const void *buf,
     if(len) memcpy(payload + n, buf, len);
     self->out_busy = 1;
     int rc = send_control(self, OP_CLOSE, payload, n + len, deadline);
-    if(rc < 0 && errno == EBADF) return -1;
+    if(rc == -1 && errno == EBADF) return -1;
     self->out_busy = 0;
-    if(rc < 0) self->out_failed = 1;
-    else self->out_done = 1;
-    return rc;
+    if(rc == -1) self->out_failed = 1;
+    else if(rc == 0) self->out_done = 1;
+    return rc < 0 ? -1 : 0;
 }
 
 DILL_EXPORT int dill_ws_done(int s, int status, const void *buf, size_t len,

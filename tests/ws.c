@@ -24,8 +24,10 @@
  * sides, no automatic close reply) and ws_detach (the stream given back
  * right after the close frame, data frames dropped while draining,
  * ETIMEDOUT with the handle still usable, the old number dead); EBUSY,
- * ETIMEDOUT, ECANCELED and a handle closed under a blocked call; masking
- * buffers of several coroutines and threads at once; the HTTP handshake
+ * ETIMEDOUT, ECANCELED and a handle closed under a blocked call; framing
+ * on small go_mem stacks (SMALL_STACK, 4 KiB) on both sides; masking
+ * buffers of several coroutines and (unless built with --disable-threads)
+ * threads at once; the HTTP handshake
  * between our client and server, the exact request and response text
  * against a raw peer, every check of §15.2 and §15.3 with its errno and
  * the socket closed; and real peers: examples/ws_echo against a
@@ -1188,10 +1190,63 @@ static void *thread_main(void *arg) {
 
 static void test_buffers(void) {
     run_big_echoes(4);
+#if defined DILL_TEST_THREADS
+    /* Built with one scheduler per thread (not --disable-threads). */
     pthread_t t[2];
     for(int i = 0; i < 2; i++)
         CHECK(pthread_create(&t[i], NULL, thread_main, NULL) == 0);
     for(int i = 0; i < 2; i++) CHECK(pthread_join(t[i], NULL) == 0);
+#else
+    (void)thread_main;
+#endif
+}
+
+/* Framing fits a small caller-memory stack (go_mem): both ends of an echo,
+   pings and the closing handshake included. */
+static coroutine void small_client(int c, struct op *op) {
+    static uint8_t out[100000], in[100000];
+    fill(out, sizeof(out), 8);
+    op->rc = 0;
+    size_t sizes[3] = {64, 300, sizeof(out)};
+    for(int i = 0; i < 3; i++) {
+        if(ws_send(c, WS_TEXT, out, sizes[i], SOON) < 0 ||
+              ws_recv(c, NULL, in, sizeof(in), SOON) != (ssize_t)sizes[i] ||
+              memcmp(in, out, sizes[i]) != 0)
+            op->rc = -1;
+    }
+    int t = ws_detach(c, 1000, "small", 5, SOON);
+    if(t < 0) op->rc = -1;
+    else hclose(t);
+    op->done = 1;
+}
+
+static coroutine void small_server(int s, struct op *op) {
+    static uint8_t buf[100000];
+    op->rc = 0;
+    for(;;) {
+        int flags;
+        ssize_t n = ws_recv(s, &flags, buf, sizeof(buf), SOON);
+        if(n < 0) break;
+        if(ws_send(s, flags, buf, (size_t)n, SOON) < 0) op->rc = -1;
+    }
+    if(errno != EPIPE) op->rc = -1;
+    int t = ws_detach(s, 1000, NULL, 0, SOON);
+    if(t < 0) op->rc = -1;
+    else hclose(t);
+    op->done = 1;
+}
+
+static void test_small_stacks(void) {
+    static char stack1[SMALL_STACK], stack2[SMALL_STACK];
+    int c, s;
+    ws_pair(0, &c, &s);
+    struct op cop = {0}, sop = {0};
+    int scr = go_mem(small_server(s, &sop), stack1, sizeof(stack1));
+    int ccr = go_mem(small_client(c, &cop), stack2, sizeof(stack2));
+    CHECK(scr >= 0 && ccr >= 0);
+    join(ccr);
+    join(scr);
+    CHECK(cop.rc == 0 && sop.rc == 0);
 }
 
 /* ---- The HTTP handshake ------------------------------------------------- */
@@ -1652,6 +1707,7 @@ int main(void) {
     test_detach();
     test_blocking();
     test_buffers();
+    test_small_stacks();
     test_handshake();
     test_client_handshake();
     test_server_handshake();

@@ -11,5 +11,8 @@ tests_sha1_CFLAGS = $(dill_lib_cflags)
 tests_base64_SOURCES = tests/base64.c base64.c base64.h
 tests_base64_CFLAGS = $(dill_lib_cflags)
 tests_ws_LDADD = $(dill_test_ldadd) -lpthread
+if THREADS
+tests_ws_CPPFLAGS = -DDILL_TEST_THREADS
+endif
 EXTRA_DIST += tests/ws_peer.py
 EXTRA_DIST += fuzz/ws_frames.c fuzz/ws_handshake.c
