@@ -52,7 +52,7 @@ static void tcp_pair(int *c, int *s) {
     PERF_CHECK(hclose(l) == 0);
 }
 
-/* ---- WebSocket ------------------------------------------------------------ */
+/* ---- WebSocket ---------------------------------------------------------- */
 
 static coroutine void ws_server(int s, size_t len, int trips) {
     char resource[64], host[64];
@@ -90,7 +90,7 @@ static int64_t run_ws(const struct size *sz) {
     return ns;
 }
 
-/* ---- Plain TCP ------------------------------------------------------------ */
+/* ---- Plain TCP ---------------------------------------------------------- */
 
 static coroutine void tcp_server(int s, size_t len, int trips) {
     for(int i = 0; i < trips; i++) {

@@ -1475,13 +1475,16 @@ static void test_server_handshake(void) {
         int err;   /* 0: attach succeeds */
     } requests[] = {
         {"no Host, any case", "GET / HTTP/1.1\r\nupgrade: WEBSOCKET\r\n"
-            "connection: upgrade\r\nsec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            "connection: upgrade\r\n"
+            "sec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
             "SEC-WEBSOCKET-VERSION: 13\r\n\r\n", 0},
         {"POST", "POST / HTTP/1.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n", EPROTO},
         {"get", "get / HTTP/1.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n", EPROTO},
         {"command of 32", "GETGETGETGETGETGETGETGETGETGETGE / HTTP/1.1\r\n\r\n",
             EMSGSIZE},
@@ -1491,7 +1494,8 @@ static void test_server_handshake(void) {
             "Host: a-host-name-of-32-characters.xyz\r\n\r\n", EMSGSIZE},
         {"two Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", EPROTO},
         {"no Upgrade", "GET / HTTP/1.1\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n", EPROTO},
         {"no Connection", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
             "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
@@ -1499,10 +1503,12 @@ static void test_server_handshake(void) {
         {"no key", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n", EPROTO},
         {"no version", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
             "\r\n", EPROTO},
         {"version 8", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
             "Sec-WebSocket-Version: 8\r\n\r\n", EPROTO},
         {"key of 15 bytes", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n"
@@ -1512,7 +1518,8 @@ static void test_server_handshake(void) {
             "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n", EPROTO},
         {"two keys", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
             "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n", EPROTO},
         {"Connection list", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
@@ -1558,7 +1565,7 @@ static void test_server_handshake(void) {
     check_closed(raw, ECONNRESET);
 }
 
-/* ---- Real peers ----------------------------------------------------------- */
+/* ---- Real peers --------------------------------------------------------- */
 
 /* tests/ws_peer.py in the source tree: make check says where that is
    ($srcdir); run by hand, from the source or a build folder in it. */
