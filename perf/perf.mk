@@ -41,3 +41,10 @@ bench:
 	    ./$$p$(EXEEXT) || exit 1; \
 	done
 .PHONY: bench
+
+# HTTP: examples/httpd against perf/http_raw (a raw epoll responder) under
+# wrk, with one and two server threads (perf/httpd.c; needs wrk).
+EXTRA_PROGRAMS += perf/httpd perf/http_raw
+bench_programs += perf/httpd
+perf_http_raw_LDADD = -lpthread
+EXTRA_perf_httpd_DEPENDENCIES = examples/httpd$(EXEEXT) perf/http_raw$(EXEEXT)
