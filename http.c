@@ -196,23 +196,44 @@ static struct dill_iolist piece(const char *base, size_t len) {
     return iol;
 }
 
-/* Whether str contains one of the bytes of set. */
-static int has_any(const char *str, const char *set) {
-    return str[strcspn(str, set)] != 0;
+/* Bytes a request's command or resource may not contain, and those a
+   field name may not contain: the separators of RFC 7230 §3.2.6, space,
+   tab and LF. One table, one bit per kind, so that a string is checked
+   and measured in one pass. */
+#define NOT_IN_WORD 1
+#define NOT_IN_NAME 2
+#define ANY (NOT_IN_WORD | NOT_IN_NAME)
+static const uint8_t refused[256] = {
+    ['\t'] = ANY, ['\n'] = ANY, [' '] = ANY,
+    ['('] = NOT_IN_NAME, [')'] = NOT_IN_NAME, [','] = NOT_IN_NAME,
+    ['/'] = NOT_IN_NAME, [':'] = NOT_IN_NAME, [';'] = NOT_IN_NAME,
+    ['<'] = NOT_IN_NAME, ['='] = NOT_IN_NAME, ['>'] = NOT_IN_NAME,
+    ['?'] = NOT_IN_NAME, ['@'] = NOT_IN_NAME, ['['] = NOT_IN_NAME,
+    ['\\'] = NOT_IN_NAME, [']'] = NOT_IN_NAME, ['{'] = NOT_IN_NAME,
+    ['}'] = NOT_IN_NAME, ['"'] = NOT_IN_NAME};
+#undef ANY
+
+/* The length of str, or -1 if it holds a byte refused for kind. */
+static ptrdiff_t checked_len(const char *str, uint8_t kind) {
+    const uint8_t *p = (const uint8_t *)str;
+    for(; *p; p++)
+        if(refused[*p] & kind) return -1;
+    return (const char *)p - str;
 }
 
 DILL_EXPORT int dill_http_sendrequest(int s, const char *command,
       const char *resource, int64_t deadline) {
     struct http_sock *h = get(s);
     if(!h) return -1;
-    if(!command || !resource || has_any(command, " \t\n") ||
-          has_any(resource, " \t\n")) {
+    ptrdiff_t cmdlen = command ? checked_len(command, NOT_IN_WORD) : -1;
+    ptrdiff_t reslen = resource ? checked_len(resource, NOT_IN_WORD) : -1;
+    if(cmdlen < 0 || reslen < 0) {
         errno = EINVAL;
         return -1;
     }
     struct dill_iolist iol[4] = {
-        piece(command, strlen(command)), piece(" ", 1),
-        piece(resource, strlen(resource)), piece(" HTTP/1.1\r\n", 11)};
+        piece(command, (size_t)cmdlen), piece(" ", 1),
+        piece(resource, (size_t)reslen), piece(" HTTP/1.1\r\n", 11)};
     return emit(h, iol, chain(iol, 4), 0, deadline);
 }
 
@@ -237,7 +258,8 @@ DILL_EXPORT int dill_http_sendfield(int s, const char *name,
       const char *value, int64_t deadline) {
     struct http_sock *h = get(s);
     if(!h) return -1;
-    if(!name || !value || has_any(name, "()<>@,;:\\\"/[]?={} \t\n")) {
+    ptrdiff_t namelen = name ? checked_len(name, NOT_IN_NAME) : -1;
+    if(namelen < 0 || !value) {
         errno = EINVAL;
         return -1;
     }
@@ -249,7 +271,7 @@ DILL_EXPORT int dill_http_sendfield(int s, const char *name,
         errno = EPROTO;
         return -1;
     }
-    struct dill_iolist iol[4] = {piece(name, strlen(name)), piece(": ", 2),
+    struct dill_iolist iol[4] = {piece(name, (size_t)namelen), piece(": ", 2),
         piece(value + start, end - start), piece("\r\n", 2)};
     return emit(h, iol, chain(iol, 4), 0, deadline);
 }

@@ -54,12 +54,27 @@ struct options {
     int threads;
 };
 
-/* What a request asks for. */
-struct request {
+/* The three responses. The lengths are written out once, here, rather
+   than formatted for every request. */
+struct response {
+    int status;
+    const char *reason;
     const char *body;
     size_t len;
-    int status;
-    int close;          /* the client asked for Connection: close */
+    const char *len_text;
+};
+
+_Static_assert(sizeof(hello) - 1 == 27 && sizeof(not_found) - 1 == 10,
+    "the length texts below are wrong");
+static struct response root = {200, "OK", hello, sizeof(hello) - 1, "27"};
+static struct response big_file = {200, "OK", NULL, BIG_SIZE, "1048576"};
+static struct response nothing = {404, "Not Found", not_found,
+    sizeof(not_found) - 1, "10"};
+
+/* What a request asks for. */
+struct request {
+    const struct response *response;
+    int close;           /* the client asked for Connection: close */
     long content_length; /* of the request's own body, to be skipped */
 };
 
@@ -71,18 +86,9 @@ static int read_request(int h, struct request *rq, int64_t idle) {
     if(http_recvrequest(h, cmd, sizeof(cmd), res, sizeof(res), idle) < 0)
         return -1;
     int get = strcmp(cmd, "GET") == 0;
-    rq->status = 200;
-    if(get && strcmp(res, "/") == 0) {
-        rq->body = hello;
-        rq->len = sizeof(hello) - 1;
-    } else if(get && strcmp(res, "/big") == 0) {
-        rq->body = big;
-        rq->len = BIG_SIZE;
-    } else {
-        rq->status = 404;
-        rq->body = not_found;
-        rq->len = sizeof(not_found) - 1;
-    }
+    if(get && strcmp(res, "/") == 0) rq->response = &root;
+    else if(get && strcmp(res, "/big") == 0) rq->response = &big_file;
+    else rq->response = &nothing;
     rq->close = 0;
     rq->content_length = 0;
     int64_t deadline = now() + IO_MS;
@@ -106,16 +112,15 @@ static int read_request(int h, struct request *rq, int64_t idle) {
     }
 }
 
+/* The lines are held by the HTTP layer, not written yet. */
 static int send_head(int h, const struct request *rq) {
-    char len[32];
-    snprintf(len, sizeof(len), "%zu", rq->len);
+    const struct response *r = rq->response;
     int64_t deadline = now() + IO_MS;
-    if(http_sendstatus(h, rq->status, rq->status == 200 ? "OK" : "Not Found",
-          deadline) < 0)
-        return -1;
+    if(http_sendstatus(h, r->status, r->reason, deadline) < 0) return -1;
     if(http_sendfield(h, "Content-Type", "text/plain", deadline) < 0)
         return -1;
-    if(http_sendfield(h, "Content-Length", len, deadline) < 0) return -1;
+    if(http_sendfield(h, "Content-Length", r->len_text, deadline) < 0)
+        return -1;
     if(rq->close && http_sendfield(h, "Connection", "close", deadline) < 0)
         return -1;
     return 0;
@@ -140,7 +145,7 @@ static coroutine void serve(int s) {
         /* A request body is read and dropped (brecv with no buffer). */
         if(rq.content_length < 0 || (rq.content_length > 0 &&
               brecv(s, NULL, (size_t)rq.content_length, deadline) < 0) ||
-              bsend(s, rq.body, rq.len, deadline) < 0) {
+              bsend(s, rq.response->body, rq.response->len, deadline) < 0) {
             hclose(s);
             return;
         }
@@ -225,6 +230,7 @@ int main(int argc, char *argv[]) {
     big = malloc(BIG_SIZE);
     if(!big) return 1;
     for(size_t i = 0; i < BIG_SIZE; i++) big[i] = big_byte(i);
+    big_file.body = big;
     printf("httpd: listening on %s:%d with %d thread%s\n", ip, port,
         opt.threads, opt.threads > 1 ? "s" : "");
     fflush(stdout);

@@ -7,3 +7,4 @@ TESTS += tests/http
 check_PROGRAMS += tests/http_peers
 tests_http_peers_LDADD = $(dill_test_ldadd)
 TESTS += tests/http_peers
+EXTRA_DIST += fuzz/http.c
