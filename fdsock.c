@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +22,16 @@
 #include "iol.h"
 #include "layer.h"
 #include "now.h"
+
+/* MSG_MORE and TCP_CORK are Linux's. Elsewhere a send that says more
+   follows is a plain send, and nothing is ever left to push. */
+#if defined MSG_MORE && defined TCP_CORK
+#define HAVE_MORE 1
+#define MORE_FLAG MSG_MORE
+#else
+#define HAVE_MORE 0
+#define MORE_FLAG 0
+#endif
 
 /* iovecs handed to one sendmsg; longer lists go out in several calls. */
 #define IOV_BATCH 64
@@ -136,14 +148,14 @@ static int send_failed(int fd, int64_t deadline) {
     return -1;
 }
 
-int dill_fd_send(int fd, struct dill_iolist *first, struct dill_iolist *last,
-      int64_t deadline) {
+static int send_flags(int fd, struct dill_iolist *first,
+      struct dill_iolist *last, int flags, int64_t deadline) {
     if(first == last) {
         /* One buffer: send(), no msghdr to build. */
         const char *p = first->iol_base;
         size_t left = first->iol_len;
         while(left) {
-            ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
+            ssize_t n = send(fd, p, left, flags);
             if(n >= 0) {
                 p += n;
                 left -= (size_t)n;
@@ -160,7 +172,7 @@ int dill_fd_send(int fd, struct dill_iolist *first, struct dill_iolist *last,
         msg.msg_iov = iov;
         msg.msg_iovlen = fill_iov(&c, iov);
         if(msg.msg_iovlen == 0) return 0;
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = sendmsg(fd, &msg, flags);
         if(n >= 0) advance(&c, (size_t)n);
         else if(send_failed(fd, deadline) < 0) return -1;
     }
@@ -170,6 +182,12 @@ int dill_fd_send(int fd, struct dill_iolist *first, struct dill_iolist *last,
 
 /* One recv into buf, waiting for readability. >0 bytes, or -1 with errno
    (EPIPE at the end of the stream). */
+
+int dill_fd_send(int fd, struct dill_iolist *first, struct dill_iolist *last,
+      int64_t deadline) {
+    return send_flags(fd, first, last, MSG_NOSIGNAL, deadline);
+}
+
 static ssize_t recv_some(int fd, void *buf, size_t len, int64_t deadline) {
     for(;;) {
         ssize_t n = recv(fd, buf, len, 0);
@@ -307,14 +325,17 @@ void dill_fd_rxbuf_free(struct dill_fd_rxbuf *rx) {
 
 /* ---- Bytestream connections ---------------------------------------------- */
 
+static const int stream_type_id;
+const void *dill_fd_stream_type = &stream_type_id;
+
 void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead) {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
     s->read_ahead = read_ahead ? 1 : 0;
 }
 
-int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
-      struct dill_iolist *last, int64_t deadline) {
+static int stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
+      struct dill_iolist *last, int flags, int64_t deadline) {
     if(dill_refused(s->out_busy, s->out_done, s->out_failed)) return -1;
     size_t len;
     if(dill_iol_check(first, last, &len) < 0) {
@@ -324,12 +345,35 @@ int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
     }
     if(len == 0) return 0;
     s->out_busy = 1;
-    int rc = dill_fd_send(s->fd, first, last, deadline);
+    int rc = send_flags(s->fd, first, last, flags, deadline);
     /* EBADF: the handle was closed while we waited; s may be gone. */
     if(rc < 0 && errno == EBADF) return -1;
     s->out_busy = 0;
     if(rc < 0) s->out_failed = 1;
+    /* A send without MSG_MORE takes what the kernel held along. */
+    else s->out_more = (flags & MORE_FLAG) != 0;
     return rc;
+}
+
+int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
+      struct dill_iolist *last, int64_t deadline) {
+    return stream_send(s, first, last, MSG_NOSIGNAL, deadline);
+}
+
+int dill_fd_stream_send_more(struct dill_fd_stream *s,
+      struct dill_iolist *first, struct dill_iolist *last, int64_t deadline) {
+    return stream_send(s, first, last, MSG_NOSIGNAL | MORE_FLAG, deadline);
+}
+
+/* What an earlier MSG_MORE left in the kernel goes out now: taking the
+   cork off pushes pending data (tcp(7)). Errors are the next send's. */
+static void stream_push(struct dill_fd_stream *s) {
+#if HAVE_MORE
+    int on = 1, off = 0;
+    setsockopt(s->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+    setsockopt(s->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+#endif
+    s->out_more = 0;
 }
 
 static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
@@ -344,6 +388,9 @@ static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
 int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
     if(dill_refused(s->in_busy, s->in_eof, s->in_failed)) return -1;
+    /* The peer may be waiting for what the kernel holds before it says
+       anything. */
+    if(s->out_more) stream_push(s);
     size_t len = 0;
     int drain = !first && !last;
     if(!drain && dill_iol_check(first, last, &len) < 0) {

@@ -73,7 +73,12 @@ struct dill_fd_stream {
     unsigned in_failed : 1;  /* receives fail with ECONNRESET */
     unsigned out_done : 1;   /* sends fail with EPIPE */
     unsigned out_failed : 1; /* sends fail with ECONNRESET */
+    unsigned out_more : 1;   /* the last send said more follows */
 };
+
+/* The private type a TCP connection answers (hquery) with its struct
+   dill_fd_stream, for protocols that write through it themselves. */
+extern const void *dill_fd_stream_type;
 
 void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead);
 
@@ -84,6 +89,17 @@ int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
     struct dill_iolist *last, int64_t deadline);
 int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
     struct dill_iolist *last, int64_t deadline);
+
+/* dill_fd_stream_send for bytes that more bytes follow at once, as a
+   response's body follows the head http_detach writes: sent with MSG_MORE
+   (Linux; a plain send elsewhere), so the kernel puts them in one segment
+   with the next send. A small segment sent alone would make the next
+   one wait, under Nagle's algorithm, for an acknowledgement the peer
+   delays by up to 40 ms. What the kernel holds leaves with the next send,
+   at done, or before the next receive (pushed then, since the peer may be
+   waiting for it); in any case within about 200 ms. */
+int dill_fd_stream_send_more(struct dill_fd_stream *s,
+    struct dill_iolist *first, struct dill_iolist *last, int64_t deadline);
 
 /* *_done: shutdown(SHUT_WR); never blocks. EPIPE if already done,
    ECONNRESET if sending had failed (or the socket is not connected),

@@ -54,6 +54,7 @@ static void *conn_query(struct dill_hvfs *hvfs, const void *type) {
     struct tcp_conn *c = dill_cont(hvfs, struct tcp_conn, hvfs);
     if(type == dill_bsock_type) return &c->bvfs;
     if(type == conn_type) return c;
+    if(type == dill_fd_stream_type) return &c->stream;
     errno = ENOTSUP;
     return NULL;
 }

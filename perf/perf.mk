@@ -41,3 +41,15 @@ bench:
 	    ./$$p$(EXEEXT) || exit 1; \
 	done
 .PHONY: bench
+
+# HTTP: examples/httpd against perf/http_raw (a raw epoll responder) under
+# wrk, with one and two server threads (perf/httpd.c; needs wrk).
+EXTRA_PROGRAMS += perf/httpd perf/http_raw
+bench_programs += perf/httpd
+perf_http_raw_LDADD = -lpthread
+EXTRA_perf_httpd_DEPENDENCIES = examples/httpd$(EXEEXT) perf/http_raw$(EXEEXT)
+
+# WebSocket echo against the same bytes over plain TCP (perf/ws_echo.c).
+EXTRA_PROGRAMS += perf/ws_echo
+bench_programs += perf/ws_echo
+perf_ws_echo_LDADD = libdill.la
