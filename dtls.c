@@ -147,36 +147,17 @@ static ssize_t dtls_mrecvl(struct dill_msock_vfs *mvfs,
 
 static int attach(int s, int server, const char *cert, const char *pkey,
       struct dill_dtls_storage *mem, int64_t deadline) {
-    void *below;
-    int u = dill_layer_own(s, dill_msock_type, EPROTO, &below);
-    if(u < 0) return -1;
-    struct dtls_sock *p = dill_layer_alloc(mem, sizeof(*p),
-        _Alignof(struct dtls_sock));
-    if(!p) return dill_layer_fail(u);
-    p->bio = server ? dill_tlsbio_server(below, 1, cert, pkey) :
-        dill_tlsbio_client(below, 1);
-    if(!p->bio) goto fail;
-    /* Nobody else can reach u before the handle exists: no EBADF rule. */
-    if(dill_tlsbio_handshake(p->bio, deadline) < 0) goto fail;
+    int u;
+    struct dill_tlsbio *bio;
+    struct dtls_sock *p = dill_tlsbio_attach(s, 1, server, cert, pkey, mem,
+        sizeof(*p), _Alignof(struct dtls_sock), &u, &bio, deadline);
+    if(!p) return -1;
+    p->bio = bio;
     p->mvfs.msendl = dtls_msendl;
     p->mvfs.mrecvl = dtls_mrecvl;
     p->in_busy = p->out_busy = 0;
     p->in_eof = p->out_done = 0;
-    struct dill_tlsbio *bio = p->bio;
-    int h = dill_layer_make(&p->layer, u, dtls_query, dtls_close);
-    if(h < 0) {
-        /* p is freed and u closed; the engine is still ours. */
-        int err = errno;
-        dill_tlsbio_free(bio);
-        errno = err;
-    }
-    return h;
-fail:;
-    int err = errno;
-    if(p->bio) dill_tlsbio_free(p->bio);
-    dill_unplace(p, p->layer.in_caller_memory);
-    errno = err;
-    return dill_layer_fail(u);
+    return dill_tlsbio_make(&p->layer, u, bio, dtls_query, dtls_close);
 }
 
 DILL_EXPORT int dill_dtls_attach_server(int s, const char *cert,

@@ -147,37 +147,18 @@ static int tls_brecvl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
 
 static int attach(int s, int server, const char *cert, const char *pkey,
       struct dill_tls_storage *mem, int64_t deadline) {
-    void *below;
-    int u = dill_layer_own(s, dill_bsock_type, EPROTO, &below);
-    if(u < 0) return -1;
-    struct tls_sock *p = dill_layer_alloc(mem, sizeof(*p),
-        _Alignof(struct tls_sock));
-    if(!p) return dill_layer_fail(u);
-    p->bio = server ? dill_tlsbio_server(below, 0, cert, pkey) :
-        dill_tlsbio_client(below, 0);
-    if(!p->bio) goto fail;
-    /* Nobody else can reach u before the handle exists: no EBADF rule. */
-    if(dill_tlsbio_handshake(p->bio, deadline) < 0) goto fail;
+    int u;
+    struct dill_tlsbio *bio;
+    struct tls_sock *p = dill_tlsbio_attach(s, 0, server, cert, pkey, mem,
+        sizeof(*p), _Alignof(struct tls_sock), &u, &bio, deadline);
+    if(!p) return -1;
+    p->bio = bio;
     p->bvfs.bsendl = tls_bsendl;
     p->bvfs.brecvl = tls_brecvl;
     p->in_busy = p->out_busy = 0;
     p->in_eof = p->in_failed = 0;
     p->out_done = p->out_failed = 0;
-    struct dill_tlsbio *bio = p->bio;
-    int h = dill_layer_make(&p->layer, u, tls_query, tls_close);
-    if(h < 0) {
-        /* p is freed and u closed; the engine is still ours. */
-        int err = errno;
-        dill_tlsbio_free(bio);
-        errno = err;
-    }
-    return h;
-fail:;
-    int err = errno;
-    if(p->bio) dill_tlsbio_free(p->bio);
-    dill_unplace(p, p->layer.in_caller_memory);
-    errno = err;
-    return dill_layer_fail(u);
+    return dill_tlsbio_make(&p->layer, u, bio, tls_query, tls_close);
 }
 
 DILL_EXPORT int dill_tls_attach_server(int s, const char *cert,

@@ -566,3 +566,42 @@ int dill_tlsbio_drain(struct dill_tlsbio *t, int64_t deadline) {
         }
     }
 }
+
+/* ---- Attach ------------------------------------------------------------- */
+
+void *dill_tlsbio_attach(int s, int dgram, int server, const char *cert,
+      const char *pkey, void *mem, size_t size, size_t align, int *u,
+      struct dill_tlsbio **t, int64_t deadline) {
+    void *below;
+    *u = dill_layer_own(s, dgram ? dill_msock_type : dill_bsock_type,
+        EPROTO, &below);
+    if(*u < 0) return NULL;
+    struct dill_layer *l = dill_layer_alloc(mem, size, align);
+    if(!l) {
+        dill_layer_fail(*u);
+        return NULL;
+    }
+    *t = server ? dill_tlsbio_server(below, dgram, cert, pkey) :
+        dill_tlsbio_client(below, dgram);
+    /* Nobody else can reach u before the handle exists: no EBADF rule. */
+    if(*t && dill_tlsbio_handshake(*t, deadline) == 0) return l;
+    int err = errno;
+    if(*t) dill_tlsbio_free(*t);
+    dill_unplace(l, l->in_caller_memory);
+    errno = err;
+    dill_layer_fail(*u);
+    return NULL;
+}
+
+int dill_tlsbio_make(struct dill_layer *l, int u, struct dill_tlsbio *t,
+      void *(*query)(struct dill_hvfs *vfs, const void *type),
+      void (*close)(struct dill_hvfs *vfs)) {
+    int h = dill_layer_make(l, u, query, close);
+    if(h < 0) {
+        /* l is freed and u closed; the engine is still ours. */
+        int err = errno;
+        dill_tlsbio_free(t);
+        errno = err;
+    }
+    return h;
+}

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "layer.h"
 #include "libdillimpl.h"
 
 /* The largest DTLS message (the plaintext of one record). */
@@ -37,6 +38,23 @@ struct dill_tlsbio;
 struct dill_tlsbio *dill_tlsbio_client(void *below, int dgram);
 struct dill_tlsbio *dill_tlsbio_server(void *below, int dgram,
     const char *cert, const char *pkey);
+
+/* The steps tls and dtls attach share (sockets.md §1.1): own the socket s
+   (a bytestream, or a message socket when dgram), place an object of size
+   bytes starting with struct dill_layer in mem or on the heap, make the
+   engine (a server when server) and run the handshake until deadline.
+   Returns the object, with the socket below in *u and the engine in *t,
+   for dill_tlsbio_make; or NULL with s closed, nothing left allocated and
+   errno EBADF, EPROTO, EINVAL, ENOMEM, or an error of the handshake. */
+void *dill_tlsbio_attach(int s, int dgram, int server, const char *cert,
+    const char *pkey, void *mem, size_t size, size_t align, int *u,
+    struct dill_tlsbio **t, int64_t deadline);
+
+/* dill_layer_make for the object of dill_tlsbio_attach: on failure the
+   engine is freed too. */
+int dill_tlsbio_make(struct dill_layer *l, int u, struct dill_tlsbio *t,
+    void *(*query)(struct dill_hvfs *vfs, const void *type),
+    void (*close)(struct dill_hvfs *vfs));
 
 /* Free everything; never blocks, sends nothing. */
 void dill_tlsbio_free(struct dill_tlsbio *t);
