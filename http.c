@@ -4,9 +4,11 @@
  * head. Outgoing lines collect in the object and leave in one write when
  * the head is complete (http_done, http_detach), before any receive, or
  * when the buffer is full, so that a head never stalls on Nagle and
- * delayed ACK the way one write per line does (§21). Incoming lines are
- * read in steps that never pass the current line's CR LF, so after
- * http_detach the stream continues exactly after the peer's empty line.
+ * delayed ACK the way one write per line does (§21); on TCP, http_detach
+ * writes the head with MSG_MORE, so that it leaves in one segment with the
+ * body that follows. Incoming lines are read in steps that never pass the
+ * current line's CR LF, so after http_detach the stream continues exactly
+ * after the peer's empty line.
  */
 #include "config.h"
 
