@@ -4,9 +4,11 @@
  * head. Outgoing lines collect in the object and leave in one write when
  * the head is complete (http_done, http_detach), before any receive, or
  * when the buffer is full, so that a head never stalls on Nagle and
- * delayed ACK the way one write per line does (§21). Incoming lines are
- * read in steps that never pass the current line's CR LF, so after
- * http_detach the stream continues exactly after the peer's empty line.
+ * delayed ACK the way one write per line does (§21); on TCP, http_detach
+ * writes the head with MSG_MORE, so that it leaves in one segment with the
+ * body that follows. Incoming lines are read in steps that never pass the
+ * current line's CR LF, so after http_detach the stream continues exactly
+ * after the peer's empty line.
  */
 #include "config.h"
 
@@ -14,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fdsock.h"
 #include "layer.h"
 #include "now.h"
 #include "utils.h"
@@ -23,11 +26,12 @@
 #define RX_SIZE 1024
 /* Outgoing lines wait here: what the storage leaves after the receive
    buffer and the rest of the object. */
-#define TX_SIZE 224
+#define TX_SIZE 216
 
 struct http_sock {
     struct dill_layer layer;
     struct dill_bsock_vfs *below;
+    struct dill_fd_stream *stream; /* below, when it is a TCP connection */
     uint16_t txlen;            /* bytes waiting in tx */
     unsigned in_busy : 1;
     unsigned out_busy : 1;
@@ -70,6 +74,7 @@ static int attach(int s, struct dill_http_storage *mem) {
     struct http_sock *h = dill_layer_alloc(mem, sizeof(*h), _Alignof(*h));
     if(!h) return dill_layer_fail(u);
     h->below = below;
+    h->stream = dill_hquery(u, dill_fd_stream_type);
     h->txlen = 0;
     h->in_busy = h->out_busy = 0;
     h->in_ended = h->in_eof = h->in_failed = 0;
@@ -86,17 +91,22 @@ DILL_EXPORT int dill_http_attach_mem(int s, struct dill_http_storage *mem) {
     return attach(s, mem);
 }
 
-/* Write a line (the elements of line, already linked, ending at last),
-   or keep it in tx when it fits and flush is not asked for. A write
-   carries whatever tx holds in front of the line, in one bsendl. After
-   http_done nothing is held back. 0, or -1 with the send side failed. */
+/* What emit does with a line: keep it in tx if it fits, or write it now;
+   MORE writes it telling the TCP connection below that more follows. */
+enum { HOLD, WRITE, MORE };
+
+/* Keep a line (the elements of line, already linked, ending at last) in
+   tx, or write it with whatever tx holds in front of it, in one write.
+   After http_done nothing is held back. 0, or -1 with the send side
+   failed. */
 static int emit(struct http_sock *h, struct dill_iolist *line,
-      struct dill_iolist *last, int flush, int64_t deadline) {
+      struct dill_iolist *last, int mode, int64_t deadline) {
     if(dill_refused(h->out_busy, 0, h->out_failed)) return -1;
     size_t len = 0;
     for(struct dill_iolist *it = line; it; it = it->iol_next)
         len += it->iol_len;
-    if(!flush && !h->out_done && len <= (size_t)(TX_SIZE - h->txlen)) {
+    if(mode == HOLD && !h->out_done &&
+          len <= (size_t)(TX_SIZE - h->txlen)) {
         for(struct dill_iolist *it = line; it; it = it->iol_next) {
             memcpy(h->tx + h->txlen, it->iol_base, it->iol_len);
             h->txlen += (uint16_t)it->iol_len;
@@ -107,7 +117,9 @@ static int emit(struct http_sock *h, struct dill_iolist *line,
     struct dill_iolist *first = h->txlen ? &held : line;
     if(!line) first = last = &held;
     h->out_busy = 1;
-    int rc = h->below->bsendl(h->below, first, last, deadline);
+    int rc = mode == MORE && h->stream ?
+        dill_fd_stream_send_more(h->stream, first, last, deadline) :
+        h->below->bsendl(h->below, first, last, deadline);
     /* EBADF: our handle was closed while the write waited; h is gone. */
     if(rc < 0 && errno == EBADF) return -1;
     h->out_busy = 0;
@@ -120,12 +132,17 @@ static int emit(struct http_sock *h, struct dill_iolist *line,
    under way carries all of tx already). */
 static int flush(struct http_sock *h, int64_t deadline) {
     if(h->txlen == 0 || h->out_busy || h->out_failed) return 0;
-    return emit(h, NULL, NULL, 1, deadline);
+    return emit(h, NULL, NULL, WRITE, deadline);
 }
 
-static int send_done(struct http_sock *h, int64_t deadline) {
+/* The empty line, with the head held in front of it. From http_detach the
+   body usually follows on the stream at once: the head is then written
+   as MORE, so that head and body leave in one TCP segment. Sent alone,
+   a small head would make the body wait, under Nagle's algorithm, for an
+   acknowledgement the client delays by up to 40 ms (sockets.md §21). */
+static int send_done(struct http_sock *h, int mode, int64_t deadline) {
     struct dill_iolist crlf = {"\r\n", 2, NULL, 0};
-    if(emit(h, &crlf, &crlf, 1, deadline) < 0) return -1;
+    if(emit(h, &crlf, &crlf, mode, deadline) < 0) return -1;
     h->out_done = 1;
     return 0;
 }
@@ -134,7 +151,7 @@ DILL_EXPORT int dill_http_done(int s, int64_t deadline) {
     struct http_sock *h = get(s);
     if(!h) return -1;
     if(dill_refused(h->out_busy, h->out_done, h->out_failed)) return -1;
-    return send_done(h, deadline);
+    return send_done(h, WRITE, deadline);
 }
 
 static int recv_line(struct http_sock *h, int64_t deadline);
@@ -169,7 +186,7 @@ DILL_EXPORT int dill_http_detach(int s, int64_t deadline) {
         errno = ECONNRESET;
         return dill_layer_abort(s);
     }
-    if(!h->out_done && send_done(h, deadline) < 0) {
+    if(!h->out_done && send_done(h, MORE, deadline) < 0) {
         if(errno == EBADF) return -1;
         return dill_layer_abort(s);
     }
@@ -234,7 +251,7 @@ DILL_EXPORT int dill_http_sendrequest(int s, const char *command,
     struct dill_iolist iol[4] = {
         piece(command, (size_t)cmdlen), piece(" ", 1),
         piece(resource, (size_t)reslen), piece(" HTTP/1.1\r\n", 11)};
-    return emit(h, iol, chain(iol, 4), 0, deadline);
+    return emit(h, iol, chain(iol, 4), HOLD, deadline);
 }
 
 DILL_EXPORT int dill_http_sendstatus(int s, int status, const char *reason,
@@ -251,7 +268,7 @@ DILL_EXPORT int dill_http_sendstatus(int s, int status, const char *reason,
     start[11] = (char)('0' + status % 10);
     struct dill_iolist iol[3] = {piece(start, 13),
         piece(reason, strlen(reason)), piece("\r\n", 2)};
-    return emit(h, iol, chain(iol, 3), 0, deadline);
+    return emit(h, iol, chain(iol, 3), HOLD, deadline);
 }
 
 DILL_EXPORT int dill_http_sendfield(int s, const char *name,
@@ -273,7 +290,7 @@ DILL_EXPORT int dill_http_sendfield(int s, const char *name,
     }
     struct dill_iolist iol[4] = {piece(name, (size_t)namelen), piece(": ", 2),
         piece(value + start, end - start), piece("\r\n", 2)};
-    return emit(h, iol, chain(iol, 4), 0, deadline);
+    return emit(h, iol, chain(iol, 4), HOLD, deadline);
 }
 
 /* ---- Receiving ---------------------------------------------------------- */

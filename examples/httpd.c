@@ -24,7 +24,6 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,8 +136,9 @@ static coroutine void serve(int s) {
             hclose(h);
             return;
         }
-        /* The head leaves here, in one write, and s is the TCP connection
-           again, right after the request head. */
+        /* The head leaves here, in one write (which the kernel sends in
+           one segment with the body), and s is the TCP connection again,
+           right after the request head. */
         s = http_detach(h, now() + IO_MS);
         if(s < 0) return;
         int64_t deadline = now() + IO_MS;
@@ -158,18 +158,13 @@ static coroutine void serve(int s) {
 }
 
 /* A listening socket of our own on the shared port, as a libdill listener.
-   SO_REUSEPORT must be set before bind. TCP_NODELAY is inherited by the
-   accepted connections (on Linux): a response is two writes, the head and
-   the body, and with Nagle's algorithm the body would wait for the
-   client's acknowledgement of the head, which the client delays by up to
-   40 ms. */
+   SO_REUSEPORT must be set before bind. */
 static int open_listener(const struct options *opt) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if(fd < 0) return -1;
     int one = 1;
     if(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
           setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-          setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
           bind(fd, (const struct sockaddr *)&opt->addr,
               sizeof(opt->addr)) < 0 ||
           listen(fd, 1024) < 0) {

@@ -2,17 +2,18 @@
  * perf/http_raw.c: the yardstick for examples/httpd in perf/httpd: a
  * hand-written HTTP/1.1 responder on raw epoll, doing the same work.
  *
- *     http_raw PORT THREADS [split|more]
+ *     http_raw PORT THREADS [more]
  *
- * Each thread has its own SO_REUSEPORT listener on 127.0.0.1:PORT (with
- * TCP_NODELAY, as examples/httpd) and its own level-triggered epoll set.
+ * Each thread has its own SO_REUSEPORT listener on 127.0.0.1:PORT, with
+ * the socket options of examples/httpd (Nagle's algorithm on), and its own
+ * level-triggered epoll set.
  * A connection's bytes collect in a buffer of its own; every complete head
  * in it (pipelined ones too) is parsed line by line the way the http_*
  * functions parse it: the request line split into command, resource and
  * version, each field into name and value, Connection and Content-Length
  * looked at. GET / gets the same 200 response as from examples/httpd,
- * written with one send (split: the head and the body with a send each,
- * as examples/httpd writes them; more: the same, the head with MSG_MORE);
+ * written with one send (more: the head with MSG_MORE, then the body, the
+ * two sends examples/httpd makes);
  * anything else 404. Keep-alive, a request body skipped, Connection: close
  * honoured. No libdill.
  */
@@ -20,7 +21,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,7 @@ struct conn {
 };
 
 static int port;
-static int split; /* 0: one send; 1: head, then body; 2: the same, MSG_MORE */
+static int more; /* the head with MSG_MORE, then the body */
 
 /* A head's fields: what the responder needs of them. -1 for a head that
    does not parse. */
@@ -143,12 +143,11 @@ static int serve(int ep, struct conn *c) {
         c->skip = (size_t)body;
         c->out = get_root ? ok : missing;
         c->outlen = get_root ? sizeof(ok) - 1 : sizeof(missing) - 1;
-        if(split) {
-            /* The head alone first, as a layered server writes it. */
+        if(more) {
+            /* The head first, as a layered server writes it. */
             size_t body = get_root ? 27 : 10;
             size_t head = c->outlen - body;
-            ssize_t n = send(c->fd, c->out, head,
-                MSG_NOSIGNAL | (split == 2 ? MSG_MORE : 0));
+            ssize_t n = send(c->fd, c->out, head, MSG_NOSIGNAL | MSG_MORE);
             if(n < 0 && errno != EAGAIN) return -1;
             if(n > 0) {
                 c->out += n;
@@ -175,7 +174,6 @@ static void *run(void *arg) {
     if(ls < 0 ||
           setsockopt(ls, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
           setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-          setsockopt(ls, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
           bind(ls, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
           listen(ls, 1024) < 0) {
         perror("http_raw: listen");
@@ -236,8 +234,7 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char *argv[]) {
-    if(argc == 4 && strcmp(argv[3], "split") == 0) split = 1;
-    else if(argc == 4 && strcmp(argv[3], "more") == 0) split = 2;
+    if(argc == 4 && strcmp(argv[3], "more") == 0) more = 1;
     else if(argc != 3) {
         fprintf(stderr, "usage: %s PORT THREADS\n", argv[0]);
         return 2;

@@ -3,17 +3,15 @@
  * perf/http_raw (a hand-written epoll responder doing the same work) in
  * the same run, with one server thread and with two.
  *
- * Three servers answer GET / with the same 200 response, keep-alive:
- * - libdill: examples/httpd, on the http_* functions; a response is two
- *   writes, the head (written by http_detach) and the body (bsend on the
- *   TCP connection), as the API has the body sent after the head;
+ * Three servers answer GET / with the same 200 response, keep-alive, with
+ * the library's socket options (Nagle's algorithm on):
+ * - libdill: examples/httpd, on the http_* functions; http_detach writes
+ *   the head (with MSG_MORE), then bsend the body on the TCP connection;
  * - raw: perf/http_raw, the whole response in one send;
- * - raw-split: perf/http_raw writing the head and the body with two sends,
- *   as examples/httpd does. libdill / raw-split is what the library's code
- *   costs; libdill / raw adds what the second write costs;
- * - raw-more: the same two sends, the head with MSG_MORE, so that the
- *   kernel sends head and body as one segment: what libdill could reach if
- *   http_detach could hand the head to the TCP layer that way.
+ * - raw-more: perf/http_raw making the two sends examples/httpd makes,
+ *   the head with MSG_MORE then the body, so that libdill / raw-more is
+ *   what the library's code costs, and raw-more / raw what the API's
+ *   second send costs.
  *
  * The machine has two cores and wrk needs one. With one server thread the
  * server is pinned to CPU 0 and wrk (one thread) to CPU 1, so neither
@@ -39,9 +37,8 @@
 #define ROUNDS 5
 #define TARGET 0.80
 
-enum { LIBDILL, RAW, RAW_SPLIT, RAW_MORE, SERVERS };
-static const char *names[SERVERS] = {"libdill", "raw", "raw-split",
-    "raw-more"};
+enum { LIBDILL, RAW, RAW_MORE, SERVERS };
+static const char *names[SERVERS] = {"libdill", "raw", "raw-more"};
 
 struct result {
     double rate;     /* requests/s, the best run */
@@ -130,10 +127,9 @@ static void measure(int server, int threads, int pinned, struct result *r) {
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
     char *httpd[] = {"examples/httpd", p, t, NULL};
     char *raw[] = {"perf/http_raw", p, t, NULL};
-    char *split[] = {"perf/http_raw", p, t, "split", NULL};
     char *more[] = {"perf/http_raw", p, t, "more", NULL};
     char *const *argv = server == LIBDILL ? httpd : server == RAW ? raw :
-        server == RAW_SPLIT ? split : more;
+        more;
     pid_t srv = spawn(argv, pinned ? 0 : -1, -1);
     for(int i = 0; !listening(port); i++) {
         PERF_CHECK(i < 500 && waitpid(srv, NULL, WNOHANG) == 0);
@@ -201,11 +197,9 @@ int main(void) {
             perf_report(name, (int64_t)(1e9 / res[threads][s].rate), 1);
         }
         printf("http %d thread%s: libdill / raw = %.2f (target >= %.2f), "
-            "libdill / raw-split = %.2f, raw-more / raw = %.2f\n", threads,
-            threads > 1 ? "s" : "",
+            "libdill / raw-more = %.2f\n", threads, threads > 1 ? "s" : "",
             res[threads][LIBDILL].rate / res[threads][RAW].rate, TARGET,
-            res[threads][LIBDILL].rate / res[threads][RAW_SPLIT].rate,
-            res[threads][RAW_MORE].rate / res[threads][RAW].rate);
+            res[threads][LIBDILL].rate / res[threads][RAW_MORE].rate);
     }
     for(int s = 0; s < SERVERS; s++)
         printf("http scaling 1 -> 2 threads %s: requests/s x%.2f, per server "

@@ -43,7 +43,7 @@ static void run_curl(char *const argv[]) {
     CHECK(rc == 0);
 }
 
-static void test_curl(int port) {
+static void test_curl(int port, const char *dir) {
     char url[64], big_url[64], missing[64], file[256];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
     snprintf(big_url, sizeof(big_url), "http://127.0.0.1:%d/big", port);
@@ -66,7 +66,7 @@ static void test_curl(int port) {
     CHECK(strcmp(out, "Not found\n|404") == 0);
 
     /* The MiB, through a file, compared byte for byte. */
-    snprintf(file, sizeof(file), "%s/big", peer_dir("http_peers"));
+    snprintf(file, sizeof(file), "%s/big", dir);
     char *big[] = {"curl", "-sS", "--max-time", "10", "-o", file, "-w",
         "%{http_code} %{size_download}", big_url, NULL};
     run_curl(big);
@@ -275,10 +275,13 @@ int main(void) {
     int port = peer_free_port();
     char p[16];
     snprintf(p, sizeof(p), "%d", port);
+    char dir[256], log[300];
+    snprintf(dir, sizeof(dir), "%s", peer_dir("http_peers"));
+    snprintf(log, sizeof(log), "%s/httpd.log", dir);
     char *argv[] = {"examples/httpd", p, "2", NULL};
-    pid_t httpd = peer_start(argv, "tests/http_peers.httpd.log");
+    pid_t httpd = peer_start(argv, log);
     peer_wait_tcp(port, 10000);
-    test_curl(port);
+    test_curl(port, dir);
     test_own_client(port);
     test_wrk(port);
     /* Still serving after the load. */
