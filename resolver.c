@@ -22,17 +22,12 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#if defined __has_include
-#if __has_include(<sys/random.h>)
-#include <sys/random.h>
-#define DILL_HAVE_GETRANDOM 1
-#endif
-#endif
 #if defined DILL_THREADS
 #include <pthread.h>
 #endif
 
 #include "cr.h"
+#include "random.h"
 #include "dns.h"
 #include "resolver.h"
 
@@ -614,27 +609,7 @@ enum outcome {
 };
 
 static void random_fill(uint8_t *buf, size_t len) {
-    size_t got = 0;
-#if defined DILL_HAVE_GETRANDOM
-    while(got < len) {
-        ssize_t n = getrandom(buf + got, len - got, GRND_NONBLOCK);
-        if(n < 0 && errno == EINTR) continue;
-        if(n <= 0) break;
-        got += (size_t)n;
-    }
-#endif
-    if(got < len) {
-        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if(fd >= 0) {
-            while(got < len) {
-                ssize_t n = read(fd, buf + got, len - got);
-                if(n < 0 && errno == EINTR) continue;
-                if(n <= 0) break;
-                got += (size_t)n;
-            }
-            close(fd);
-        }
-    }
+    size_t got = dill_random_fill(buf, len) == 0 ? len : 0;
     /* No entropy source at all (a chroot without /dev, early boot): mix
        what varies, so that ids at least differ between queries. */
     static uint64_t state;
