@@ -1,8 +1,8 @@
 /*
  * ipc.c: UNIX-domain stream sockets (sockets.md §9): listeners,
- * connections, socket pairs, and descriptor passing. A connection is a
- * bytestream whose data path, sticky errors and orderly close are
- * fdsock.c's struct dill_fd_stream without read-ahead, so that the bytes
+ * connections, socket pairs, and descriptor passing. A connection is
+ * fdconn.c's handle over a struct dill_fd_stream (data path, sticky
+ * errors, orderly close) without read-ahead, so that the bytes
  * carrying descriptors (ipc_sendfd/ipc_recvfd) stay exactly where the
  * sender put them in the stream.
  */
@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdconn.h"
 #include "fdsock.h"
 #include "layer.h"
 #include "libdillimpl.h"
@@ -30,73 +31,25 @@ static const void *listener_type = &listener_type_id;
 
 /* ---- Connections -------------------------------------------------------- */
 
-struct ipc_conn {
-    struct dill_hvfs hvfs;
-    struct dill_bsock_vfs bvfs;
-    struct dill_fd_stream stream;
-    uint8_t in_caller_memory;
-};
-
-/* Storage may start at any address: the object goes at its first aligned
-   byte. A pair's storage holds two connections, one per 72-byte half. */
-DILL_FITS(struct ipc_conn, struct dill_ipc_storage);
+/* Storage may start at any address. A pair's storage holds two
+   connections, one per 72-byte half. */
 _Static_assert(2 * sizeof(struct dill_ipc_storage) <=
     sizeof(struct dill_ipc_pair_storage), "ipc pair storage too small");
 
-static void conn_free(struct ipc_conn *c) {
-    dill_unplace(c, c->in_caller_memory);
-}
+static void *conn_query(struct dill_hvfs *hvfs, const void *type);
+
+/* No read-ahead: descriptors travel with particular bytes. */
+static const struct dill_fd_conn_kind conn_kind = {
+    .type = &conn_type_id,
+    .read_ahead = 0,
+    .offer_stream = 0,
+    .family = AF_UNIX,
+    .alt_family = AF_UNIX,
+    .query = conn_query
+};
 
 static void *conn_query(struct dill_hvfs *hvfs, const void *type) {
-    struct ipc_conn *c = dill_cont(hvfs, struct ipc_conn, hvfs);
-    if(type == dill_bsock_type) return &c->bvfs;
-    if(type == conn_type) return c;
-    errno = ENOTSUP;
-    return NULL;
-}
-
-static void conn_close(struct dill_hvfs *hvfs) {
-    struct ipc_conn *c = dill_cont(hvfs, struct ipc_conn, hvfs);
-    /* ipc_close has already closed the socket when it gets here. */
-    if(c->stream.fd >= 0) dill_fd_stream_abort(&c->stream);
-    conn_free(c);
-}
-
-static int conn_bsendl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
-      struct dill_iolist *last, int64_t deadline) {
-    struct ipc_conn *c = dill_cont(bvfs, struct ipc_conn, bvfs);
-    return dill_fd_stream_send(&c->stream, first, last, deadline);
-}
-
-static int conn_brecvl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
-      struct dill_iolist *last, int64_t deadline) {
-    struct ipc_conn *c = dill_cont(bvfs, struct ipc_conn, bvfs);
-    return dill_fd_stream_recv(&c->stream, first, last, deadline);
-}
-
-/* The caller's storage (aligned), or the heap's when mem is NULL. */
-static struct ipc_conn *conn_alloc(void *mem) {
-    struct ipc_conn *c = dill_place(mem, sizeof(*c), _Alignof(struct ipc_conn));
-    if(c) c->in_caller_memory = mem != NULL;
-    return c;
-}
-
-/* Wrap a set-up, connected socket in c and give it a handle. On failure
-   the socket is closed and c freed. */
-static int conn_make(struct ipc_conn *c, int fd) {
-    c->hvfs.query = conn_query;
-    c->hvfs.close = conn_close;
-    c->bvfs.bsendl = conn_bsendl;
-    c->bvfs.brecvl = conn_brecvl;
-    /* No read-ahead: descriptors travel with particular bytes. */
-    dill_fd_stream_init(&c->stream, fd, 0);
-    int h = dill_hmake(&c->hvfs);
-    if(h < 0) {
-        dill_fd_close(fd);
-        conn_free(c);
-        return -1;
-    }
-    return h;
+    return dill_fd_conn_query(hvfs, type, &conn_kind);
 }
 
 /* ---- Listeners ---------------------------------------------------------- */
@@ -305,14 +258,14 @@ static int accept_with(int s, struct dill_ipc_storage *mem,
       int64_t deadline) {
     struct dill_hvfs *l = dill_hquery(s, listener_type);
     if(!l) return -1;
-    struct ipc_conn *c = conn_alloc(mem);
+    struct dill_fd_conn *c = dill_fd_conn_alloc(mem);
     if(!c) return -1;
     int fd = accept_socket(l, deadline);
     if(fd < 0) {
-        conn_free(c);
+        dill_fd_conn_free(c);
         return -1;
     }
-    return conn_make(c, fd);
+    return dill_fd_conn_make(c, fd, &conn_kind);
 }
 
 DILL_EXPORT int dill_ipc_accept_mem(int s, struct dill_ipc_storage *mem,
@@ -334,14 +287,14 @@ static int connect_with(const char *addr, struct dill_ipc_storage *mem,
       int64_t deadline) {
     struct sockaddr_un sa;
     if(make_sockaddr(&sa, addr) < 0) return -1;
-    struct ipc_conn *c = conn_alloc(mem);
+    struct dill_fd_conn *c = dill_fd_conn_alloc(mem);
     if(!c) return -1;
     int fd = connect_socket(&sa, deadline);
     if(fd < 0) {
-        conn_free(c);
+        dill_fd_conn_free(c);
         return -1;
     }
-    return conn_make(c, fd);
+    return dill_fd_conn_make(c, fd, &conn_kind);
 }
 
 DILL_EXPORT int dill_ipc_connect_mem(const char *addr,
@@ -363,7 +316,7 @@ DILL_EXPORT int dill_ipc_connect(const char *addr, int64_t deadline) {
 
 /* Two connected sockets in a and b (one per half of a pair's storage, or
    on the heap). On failure nothing is left open and a and b are freed. */
-static int pair_make(struct ipc_conn *a, struct ipc_conn *b, int s[2]) {
+static int pair_make(struct dill_fd_conn *a, struct dill_fd_conn *b, int s[2]) {
     int fds[2];
     if(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0) goto fail;
     if(dill_fd_setup(fds[0]) < 0 || dill_fd_setup(fds[1]) < 0) {
@@ -371,13 +324,13 @@ static int pair_make(struct ipc_conn *a, struct ipc_conn *b, int s[2]) {
         dill_fd_close(fds[1]);
         goto fail;
     }
-    int h0 = conn_make(a, fds[0]);
+    int h0 = dill_fd_conn_make(a, fds[0], &conn_kind);
     if(h0 < 0) {
         dill_fd_close(fds[1]);
-        conn_free(b);
+        dill_fd_conn_free(b);
         return -1;
     }
-    int h1 = conn_make(b, fds[1]);
+    int h1 = dill_fd_conn_make(b, fds[1], &conn_kind);
     if(h1 < 0) {
         int err = errno;
         dill_hclose(h0);
@@ -388,8 +341,8 @@ static int pair_make(struct ipc_conn *a, struct ipc_conn *b, int s[2]) {
     s[1] = h1;
     return 0;
 fail:
-    conn_free(a);
-    conn_free(b);
+    dill_fd_conn_free(a);
+    dill_fd_conn_free(b);
     return -1;
 }
 
@@ -400,7 +353,7 @@ DILL_EXPORT int dill_ipc_pair_mem(struct dill_ipc_pair_storage *mem,
         return -1;
     }
     struct dill_ipc_storage *halves = (struct dill_ipc_storage *)mem;
-    return pair_make(conn_alloc(&halves[0]), conn_alloc(&halves[1]), s);
+    return pair_make(dill_fd_conn_alloc(&halves[0]), dill_fd_conn_alloc(&halves[1]), s);
 }
 
 DILL_EXPORT int dill_ipc_pair(int s[2]) {
@@ -408,11 +361,11 @@ DILL_EXPORT int dill_ipc_pair(int s[2]) {
         errno = EINVAL;
         return -1;
     }
-    struct ipc_conn *a = conn_alloc(NULL);
+    struct dill_fd_conn *a = dill_fd_conn_alloc(NULL);
     if(!a) return -1;
-    struct ipc_conn *b = conn_alloc(NULL);
+    struct dill_fd_conn *b = dill_fd_conn_alloc(NULL);
     if(!b) {
-        conn_free(a);
+        dill_fd_conn_free(a);
         return -1;
     }
     return pair_make(a, b, s);
@@ -423,13 +376,13 @@ DILL_EXPORT int dill_ipc_pair(int s[2]) {
 DILL_EXPORT int dill_ipc_done(int s, int64_t deadline) {
     /* shutdown() never blocks: the deadline has nothing to bound. */
     (void)deadline;
-    struct ipc_conn *c = dill_hquery(s, conn_type);
+    struct dill_fd_conn *c = dill_hquery(s, conn_type);
     if(!c) return -1;
     return dill_fd_stream_done(&c->stream);
 }
 
 DILL_EXPORT int dill_ipc_close(int s, int64_t deadline) {
-    struct ipc_conn *c = dill_hquery(s, conn_type);
+    struct dill_fd_conn *c = dill_hquery(s, conn_type);
     if(!c) {
         if(errno != ENOTSUP || !dill_hquery(s, listener_type)) return -1;
         /* A listener has nothing to finish. */
@@ -471,7 +424,7 @@ static ssize_t send_fd_byte(int sock, int fd) {
 }
 
 DILL_EXPORT int dill_ipc_sendfd(int s, int fd, int64_t deadline) {
-    struct ipc_conn *c = dill_hquery(s, conn_type);
+    struct dill_fd_conn *c = dill_hquery(s, conn_type);
     if(!c) return -1;
     if(fd < 0) {
         errno = EINVAL;
@@ -543,7 +496,7 @@ static ssize_t recv_fd_byte(int sock, int *fd) {
 }
 
 DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
-    struct ipc_conn *c = dill_hquery(s, conn_type);
+    struct dill_fd_conn *c = dill_hquery(s, conn_type);
     if(!c) return -1;
     struct dill_fd_stream *st = &c->stream;
     if(dill_refused(st->in_busy, st->in_eof, st->in_failed)) return -1;
@@ -584,21 +537,6 @@ DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
 
 /* Both variants of each kind allocate before adopting, so that the
    caller still owns fd when anything fails. */
-static int conn_fromfd(int fd, struct dill_ipc_storage *mem) {
-    if(fd < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    struct ipc_conn *c = conn_alloc(mem);
-    if(!c) return -1;
-    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_UNIX, AF_UNIX, 0);
-    if(copy < 0) {
-        conn_free(c);
-        return -1;
-    }
-    return conn_make(c, copy);
-}
-
 static int listener_fromfd(int fd, struct dill_ipc_listener_storage *mem) {
     if(fd < 0) {
         errno = EINVAL;
@@ -619,11 +557,11 @@ DILL_EXPORT int dill_ipc_fromfd_mem(int fd, struct dill_ipc_storage *mem) {
         errno = EINVAL;
         return -1;
     }
-    return conn_fromfd(fd, mem);
+    return dill_fd_conn_fromfd(fd, mem, &conn_kind);
 }
 
 DILL_EXPORT int dill_ipc_fromfd(int fd) {
-    return conn_fromfd(fd, NULL);
+    return dill_fd_conn_fromfd(fd, NULL, &conn_kind);
 }
 
 DILL_EXPORT int dill_ipc_listener_fromfd_mem(int fd,

@@ -1,9 +1,9 @@
 /*
  * tcp.c: TCP listeners and connections (sockets.md §8). This file makes
  * the sockets: listen, accept, a non-blocking connect parked on fdout, and
- * adoption of OS sockets. A connection is a bytestream whose data path,
- * sticky errors and orderly close are fdsock.c's struct dill_fd_stream
- * (with read-ahead); a listener only accepts.
+ * adoption of OS sockets. A connection is fdconn.c's handle over a
+ * struct dill_fd_stream (data path, sticky errors, orderly close) with
+ * read-ahead; a listener only accepts.
  */
 #include "config.h"
 
@@ -14,18 +14,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fdconn.h"
 #include "fdsock.h"
 #include "ipaddr.h"
 #include "layer.h"
 #include "libdillimpl.h"
 #include "utils.h"
-
-struct tcp_conn {
-    struct dill_hvfs hvfs;
-    struct dill_bsock_vfs bvfs;
-    struct dill_fd_stream stream;
-    uint8_t in_caller_memory;
-};
 
 struct tcp_listener {
     struct dill_hvfs hvfs;
@@ -35,7 +29,6 @@ struct tcp_listener {
 
 /* Storage may start at any address: the object goes at the first aligned
    byte of it. */
-DILL_FITS(struct tcp_conn, struct dill_tcp_storage);
 DILL_FITS(struct tcp_listener, struct dill_tcp_listener_storage);
 
 /* Private type ids: only tcp_done, tcp_close and tcp_accept ask for them. */
@@ -46,61 +39,21 @@ static const void *listener_type = &listener_type_id;
 
 /* ---- Connections -------------------------------------------------------- */
 
-static void conn_free(struct tcp_conn *c) {
-    dill_unplace(c, c->in_caller_memory);
-}
+static void *conn_query(struct dill_hvfs *hvfs, const void *type);
+
+/* A TCP connection reads ahead, and offers its stream to the protocols
+   above (http.c writes heads with MSG_MORE through it). */
+static const struct dill_fd_conn_kind conn_kind = {
+    .type = &conn_type_id,
+    .read_ahead = 1,
+    .offer_stream = 1,
+    .family = AF_INET,
+    .alt_family = AF_INET6,
+    .query = conn_query
+};
 
 static void *conn_query(struct dill_hvfs *hvfs, const void *type) {
-    struct tcp_conn *c = dill_cont(hvfs, struct tcp_conn, hvfs);
-    if(type == dill_bsock_type) return &c->bvfs;
-    if(type == conn_type) return c;
-    if(type == dill_fd_stream_type) return &c->stream;
-    errno = ENOTSUP;
-    return NULL;
-}
-
-static void conn_close(struct dill_hvfs *hvfs) {
-    struct tcp_conn *c = dill_cont(hvfs, struct tcp_conn, hvfs);
-    /* tcp_close has already closed the socket when it gets here. */
-    if(c->stream.fd >= 0) dill_fd_stream_abort(&c->stream);
-    conn_free(c);
-}
-
-static int conn_bsendl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
-      struct dill_iolist *last, int64_t deadline) {
-    struct tcp_conn *c = dill_cont(bvfs, struct tcp_conn, bvfs);
-    return dill_fd_stream_send(&c->stream, first, last, deadline);
-}
-
-static int conn_brecvl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
-      struct dill_iolist *last, int64_t deadline) {
-    struct tcp_conn *c = dill_cont(bvfs, struct tcp_conn, bvfs);
-    return dill_fd_stream_recv(&c->stream, first, last, deadline);
-}
-
-/* Storage for a connection: the caller's (aligned) or the heap's. */
-static struct tcp_conn *conn_alloc(struct dill_tcp_storage *mem) {
-    struct tcp_conn *c = dill_place(mem, sizeof(*c), _Alignof(struct tcp_conn));
-    if(c) c->in_caller_memory = mem != NULL;
-    return c;
-}
-
-
-/* Wrap a set-up, connected socket in c and give it a handle. On failure
-   the socket is closed and c freed. */
-static int conn_make(struct tcp_conn *c, int fd) {
-    c->hvfs.query = conn_query;
-    c->hvfs.close = conn_close;
-    c->bvfs.bsendl = conn_bsendl;
-    c->bvfs.brecvl = conn_brecvl;
-    dill_fd_stream_init(&c->stream, fd, 1);
-    int h = dill_hmake(&c->hvfs);
-    if(h < 0) {
-        dill_fd_close(fd);
-        conn_free(c);
-        return -1;
-    }
-    return h;
+    return dill_fd_conn_query(hvfs, type, &conn_kind);
 }
 
 /* ---- Listeners ---------------------------------------------------------- */
@@ -238,14 +191,14 @@ static int accept_with(int s, struct dill_ipaddr *addr,
       struct dill_tcp_storage *mem, int64_t deadline) {
     struct tcp_listener *l = dill_hquery(s, listener_type);
     if(!l) return -1;
-    struct tcp_conn *c = conn_alloc(mem);
+    struct dill_fd_conn *c = dill_fd_conn_alloc(mem);
     if(!c) return -1;
     int fd = accept_socket(l, addr, deadline);
     if(fd < 0) {
-        conn_free(c);
+        dill_fd_conn_free(c);
         return -1;
     }
-    return conn_make(c, fd);
+    return dill_fd_conn_make(c, fd, &conn_kind);
 }
 
 DILL_EXPORT int dill_tcp_accept_mem(int s, struct dill_ipaddr *addr,
@@ -297,14 +250,14 @@ static int connect_with(const struct dill_ipaddr *addr,
         errno = EINVAL;
         return -1;
     }
-    struct tcp_conn *c = conn_alloc(mem);
+    struct dill_fd_conn *c = dill_fd_conn_alloc(mem);
     if(!c) return -1;
     int fd = connect_socket(addr, deadline);
     if(fd < 0) {
-        conn_free(c);
+        dill_fd_conn_free(c);
         return -1;
     }
-    return conn_make(c, fd);
+    return dill_fd_conn_make(c, fd, &conn_kind);
 }
 
 DILL_EXPORT int dill_tcp_connect_mem(const struct dill_ipaddr *addr,
@@ -326,13 +279,13 @@ DILL_EXPORT int dill_tcp_connect(const struct dill_ipaddr *addr,
 DILL_EXPORT int dill_tcp_done(int s, int64_t deadline) {
     /* shutdown() never blocks: the deadline has nothing to bound. */
     (void)deadline;
-    struct tcp_conn *c = dill_hquery(s, conn_type);
+    struct dill_fd_conn *c = dill_hquery(s, conn_type);
     if(!c) return -1;
     return dill_fd_stream_done(&c->stream);
 }
 
 DILL_EXPORT int dill_tcp_close(int s, int64_t deadline) {
-    struct tcp_conn *c = dill_hquery(s, conn_type);
+    struct dill_fd_conn *c = dill_hquery(s, conn_type);
     if(!c) {
         if(errno != ENOTSUP || !dill_hquery(s, listener_type)) return -1;
         /* A listener has nothing to finish. */
@@ -352,21 +305,6 @@ DILL_EXPORT int dill_tcp_close(int s, int64_t deadline) {
 
 /* Both variants of each kind allocate before adopting, so that the
    caller still owns fd when anything fails. */
-static int conn_fromfd(int fd, struct dill_tcp_storage *mem) {
-    if(fd < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    struct tcp_conn *c = conn_alloc(mem);
-    if(!c) return -1;
-    int copy = dill_fd_adopt(fd, SOCK_STREAM, AF_INET, AF_INET6, 0);
-    if(copy < 0) {
-        conn_free(c);
-        return -1;
-    }
-    return conn_make(c, copy);
-}
-
 static int listener_fromfd(int fd, struct dill_tcp_listener_storage *mem) {
     if(fd < 0) {
         errno = EINVAL;
@@ -387,11 +325,11 @@ DILL_EXPORT int dill_tcp_fromfd_mem(int fd, struct dill_tcp_storage *mem) {
         errno = EINVAL;
         return -1;
     }
-    return conn_fromfd(fd, mem);
+    return dill_fd_conn_fromfd(fd, mem, &conn_kind);
 }
 
 DILL_EXPORT int dill_tcp_fromfd(int fd) {
-    return conn_fromfd(fd, NULL);
+    return dill_fd_conn_fromfd(fd, NULL, &conn_kind);
 }
 
 DILL_EXPORT int dill_tcp_listener_fromfd_mem(int fd,
