@@ -72,6 +72,15 @@ static const char *peer_which(const char *program) {
         env += n;
         if(*env == ':') env++;
     }
+    /* Administration tools (ip, iptables) live in sbin, which a user's
+       PATH often leaves out. */
+    const char *sbin[] = {"/usr/sbin/", "/sbin/"};
+    for(size_t i = 0; i < 2; i++) {
+        if(strlen(sbin[i]) + strlen(program) + 1 > sizeof(path)) continue;
+        strcpy(path, sbin[i]);
+        strcat(path, program);
+        if(access(path, X_OK) == 0) return path;
+    }
     return NULL;
 }
 
