@@ -23,9 +23,10 @@ struct dill_census_site {
     size_t max;
 };
 
-/* The canary word at lo stays; paint from just above it to the record. */
+/* Caller memory keeps its canary word at lo: paint from just above it. */
 static char *paint_lo(const struct dill_stack *st) {
-    return st->lo + sizeof(uint64_t);
+    if(st->kind == DILL_STACK_CALLER) return st->lo + sizeof(uint64_t);
+    return st->lo;
 }
 
 void dill_census_paint(struct dill_stack *st, const struct dill_cr *cr) {

@@ -1,57 +1,94 @@
 /*
- * stack.c: coroutine stacks and the stack-overflow report.
+ * stack.c: coroutine stacks, carved as slots from per-thread mappings of
+ * DILL_STACK_CHUNK slots (a chunk), so that starting a coroutine costs no
+ * system call and finishing one none either: one mmap and one munmap serve
+ * 64 stacks, and a new coroutine touches a single page of memory, the top
+ * one, which holds its record and its first frames.
  *
- * Every guarded stack costs two memory mappings (the guard page splits its
- * mapping) and Linux allows about 65,530 per process, so guard pages are
- * used only while mappings last; after that stacks are plain mappings, which
- * the kernel merges with their neighbours, protected by a canary word at
- * their far end that the scheduler checks at every switch.
+ * Guard pages: an mprotect'ed guard page costs two memory mappings (it
+ * splits its mapping) and Linux allows about 65,530 per process, so chunks
+ * get guard pages only while that many mappings would last, about 28,000
+ * stacks. Linux 6.13 and later make them page-table markers instead
+ * (MADV_GUARD_INSTALL), all 64 of a chunk in one process_madvise call,
+ * which leaves the mappings to the program and costs a third of mprotect.
+ * The limit stays: a guard still costs about a quarter of starting a
+ * coroutine, and a million coroutines should start as fast as goroutines.
+ * Beyond it a chunk is one plain mapping laid out as
  *
- * A fault in a guard page is reported by a SIGSEGV handler running on a
- * per-thread alternate signal stack: one line naming the go() call site,
- * then death by SIGSEGV. Other faults go to the program's own handler.
+ *     [pad page][slot 0][slot 1] ... [slot 63]
+ *
+ * and the canary of slot k is the last word of the slot below it, in the
+ * 16 bytes every slot keeps free above its usable range (the pad page for
+ * slot 0). Slots are carved from the bottom up, so that word sits in a page
+ * the slot below has already touched: the canary costs no memory. The
+ * scheduler checks it whenever the coroutine switches away.
+ *
+ * Free slots are reused most recently freed first; the partial list keeps
+ * the chunk last freed into at its head. A chunk whose last slot is freed
+ * is kept as the spare; when a second one empties, the older spare is
+ * unmapped (never the new one: its slot may be the stack running now).
  */
 #include "config.h"
 
-#include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#if defined DILL_THREADS
-#include <pthread.h>
-#endif
 #if defined DILL_VALGRIND
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 
-#include "ctx.h"
 #include "stack.h"
 
 #define CANARY 0x6c69626469696c6cULL
-#define ALTSTACK_SIZE (64 * 1024)
+/* Kept free above every slot's usable range: the next slot's canary. */
+#define SLOT_TOP 16
+#define NO_SLOT 0xffff
 /* Mappings left for the rest of the program when deciding to stop using
    guard pages: malloc arenas, libraries, thread stacks, ... */
 #define MAPPINGS_RESERVE 8192
+#if !defined MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
 
-/* Kept near the far end of a cached stack, above the canary: the top may
-   still hold the record of the coroutine that is just ending on it. */
-struct dill_stack_cached {
-    struct dill_stack_cached *next;
-    struct dill_stack st;
+/* Guarded chunks are counted in guarded_live, whatever their kind. */
+enum guard_kind {
+    GUARD_NONE,     /* plain layout, canaries */
+    GUARD_MPROTECT, /* guard pages mprotect'ed as slots are carved */
+    GUARD_MARKER    /* guard markers, all made with the chunk */
+};
+
+struct dill_stack_chunk {
+    struct dill_stack_chunk *prev; /* in the partial list */
+    struct dill_stack_chunk *next;
+    char *base;
+    size_t len;
+    char *first;       /* lo of slot 0 */
+    size_t stride;     /* from one slot's lo to the next */
+    uint8_t guard;     /* enum guard_kind; laid out with a guard page below
+                          each slot unless GUARD_NONE */
+    uint16_t carved;   /* slots handed out at least once, from the bottom */
+    uint16_t live;     /* slots in use */
+    uint16_t free_head; /* LIFO of free carved slots, through next_free */
+    uint16_t next_free[DILL_STACK_CHUNK];
+    uint8_t kind[DILL_STACK_CHUNK];
+#if defined DILL_VALGRIND
+    unsigned vg_id[DILL_STACK_CHUNK];
+#endif
 };
 
 static size_t page_size;
-static long guarded_limit;
-static long guarded_live; /* updated atomically: stacks are per thread */
-static struct sigaction previous_segv;
+static long guarded_limit;  /* guard pages the process may have */
+static long guarded_live;   /* updated atomically: chunks are per thread */
+static int markers_fail;    /* the kernel has no guard markers */
 
-static void on_segv(int sig, siginfo_t *info, void *uctx);
-
-/* ---- Process-wide setup (once) --------------------------------------- */
+/* ---- Process-wide figures ---------------------------------------------- */
 
 static long read_max_map_count(void) {
     long max = 65530;
@@ -63,145 +100,242 @@ static long read_max_map_count(void) {
     return max;
 }
 
-static void setup_process(void) {
-    page_size = (size_t)sysconf(_SC_PAGESIZE);
-    guarded_limit = (read_max_map_count() - MAPPINGS_RESERVE) / 2;
-    if(guarded_limit < 0) guarded_limit = 0;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &previous_segv);
+/* Racing threads compute the same values, so no lock is needed. */
+static void read_limits(void) {
+    if(page_size) return;
+    long limit = (read_max_map_count() - MAPPINGS_RESERVE) / 2;
+    guarded_limit = limit < 0 ? 0 : limit;
+    __atomic_store_n(&page_size, (size_t)sysconf(_SC_PAGESIZE),
+        __ATOMIC_RELEASE);
 }
 
-#if defined DILL_THREADS
-static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
-static void setup(void) { pthread_once(&setup_once, setup_process); }
+/* Reserve the guard pages of a whole chunk; 0 when mappings run short. */
+static int reserve_guards(void) {
+#if defined DILL_NOGUARD
+    return 0;
 #else
-static int setup_done;
-static void setup(void) {
-    if(!setup_done) { setup_done = 1; setup_process(); }
-}
+    long n = __atomic_add_fetch(&guarded_live, DILL_STACK_CHUNK,
+        __ATOMIC_RELAXED);
+    if(n <= guarded_limit) return 1;
+    __atomic_sub_fetch(&guarded_live, DILL_STACK_CHUNK, __ATOMIC_RELAXED);
+    return 0;
 #endif
-
-/* The overflow handler needs a stack of its own in every thread that runs
-   coroutines. A program that set one up already keeps it. */
-static void setup_altstack(struct dill_stacks *s) {
-    stack_t current;
-    if(sigaltstack(NULL, &current) == 0 && !(current.ss_flags & SS_DISABLE))
-        return;
-    void *mem = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
-        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if(mem == MAP_FAILED) return;
-    stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
-    if(sigaltstack(&ss, NULL) != 0) {
-        munmap(mem, ALTSTACK_SIZE);
-        return;
-    }
-    s->altstack = mem;
 }
 
-/* ---- Mapping and unmapping ------------------------------------------- */
+/* ---- Canaries ---------------------------------------------------------- */
 
-/* Guarded stacks need no canary; writing one would also cost every idle
-   coroutine a second page of memory. */
-static void set_canary(struct dill_stack *st) {
-    if(st->kind == DILL_STACK_GUARDED) return;
-    memcpy(st->lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+static uint64_t *canary_of(const struct dill_stack *st) {
+    /* Library slots keep theirs in the word just below lo. */
+    if(st->kind == DILL_STACK_CALLER) return (uint64_t *)st->lo;
+    return (uint64_t *)st->lo - 1;
 }
 
 int dill_stack_intact(const struct dill_stack *st) {
     if(st->kind == DILL_STACK_GUARDED) return 1;
     uint64_t word;
-    memcpy(&word, st->lo, sizeof(word));
+    memcpy(&word, canary_of(st), sizeof(word));
     return word == CANARY;
 }
 
-static void register_range(struct dill_stack *st) {
+static void set_canary(const struct dill_stack *st) {
+    memcpy(canary_of(st), &(uint64_t){CANARY}, sizeof(uint64_t));
+}
+
+/* ---- Valgrind ------------------------------------------------------------ */
+
+static unsigned register_range(char *lo, char *hi) {
 #if defined DILL_VALGRIND
-    st->vg_id = VALGRIND_STACK_REGISTER(st->lo, st->hi);
+    return VALGRIND_STACK_REGISTER(lo, hi);
 #else
-    st->vg_id = 0;
+    (void)lo; (void)hi;
+    return 0;
 #endif
 }
 
-static void deregister_range(struct dill_stack *st) {
+static void deregister_chunk(struct dill_stack_chunk *c) {
 #if defined DILL_VALGRIND
-    VALGRIND_STACK_DEREGISTER(st->vg_id);
+    for(int k = 0; k < c->carved; k++) VALGRIND_STACK_DEREGISTER(c->vg_id[k]);
 #else
-    (void)st;
+    (void)c;
 #endif
 }
 
-#if !defined DILL_NOGUARD
-static int map_guarded(struct dill_stack *st) {
-    if(__atomic_add_fetch(&guarded_live, 1, __ATOMIC_RELAXED) > guarded_limit)
-        goto refuse;
-    char *base = mmap(NULL, DILL_STACK_SIZE + page_size,
-        PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-        MAP_STACK, -1, 0);
-    if(base == MAP_FAILED) goto refuse;
-    if(mprotect(base, page_size, PROT_NONE) != 0) {
-        munmap(base, DILL_STACK_SIZE + page_size);
-        goto refuse;
+/* ---- Chunk layout ---------------------------------------------------------- */
+
+static char *slot_lo(const struct dill_stack_chunk *c, int k) {
+    return c->first + (size_t)k * c->stride;
+}
+
+static size_t chunk_len(int guard) {
+    if(guard != GUARD_NONE) return DILL_STACK_CHUNK * (DILL_STACK_SIZE + page_size);
+    return page_size + DILL_STACK_CHUNK * (size_t)DILL_STACK_SIZE;
+}
+
+/* ---- The partial list ------------------------------------------------------- */
+
+static void unlink_chunk(struct dill_stacks *s, struct dill_stack_chunk *c) {
+    if(c->prev) c->prev->next = c->next;
+    else s->partial = c->next;
+    if(c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void push_chunk(struct dill_stacks *s, struct dill_stack_chunk *c) {
+    c->prev = NULL;
+    c->next = s->partial;
+    if(s->partial) s->partial->prev = c;
+    s->partial = c;
+}
+
+/* ---- Mapping and unmapping chunks ---------------------------------------- */
+
+/* All the guard markers of a chunk in one call, through a pidfd of our
+   own process; 0 if that is not available. */
+static int install_markers_at_once(struct dill_stack_chunk *c) {
+#if defined SYS_process_madvise && defined SYS_pidfd_open
+    struct iovec iov[DILL_STACK_CHUNK];
+    for(int k = 0; k < DILL_STACK_CHUNK; k++) {
+        iov[k].iov_base = slot_lo(c, k) - page_size;
+        iov[k].iov_len = page_size;
     }
-    st->lo = base + page_size;
-    st->kind = DILL_STACK_GUARDED;
-    return 0;
-refuse:
-    __atomic_sub_fetch(&guarded_live, 1, __ATOMIC_RELAXED);
-    return -1;
-}
-#endif
-
-static int map_plain(struct dill_stack *st) {
-    char *base = mmap(NULL, DILL_STACK_SIZE, PROT_READ | PROT_WRITE,
-        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if(base == MAP_FAILED) return -1;
-    st->lo = base;
-    st->kind = DILL_STACK_PLAIN;
-    return 0;
-}
-
-static void unmap(struct dill_stack *st) {
-    deregister_range(st);
-    if(st->kind == DILL_STACK_GUARDED) {
-        munmap(st->lo - page_size, DILL_STACK_SIZE + page_size);
-        __atomic_sub_fetch(&guarded_live, 1, __ATOMIC_RELAXED);
-    } else {
-        munmap(st->lo, DILL_STACK_SIZE);
-    }
-}
-
-/* ---- The cache -------------------------------------------------------- */
-
-static struct dill_stack_cached *cached_header(struct dill_stack *st) {
-    return (struct dill_stack_cached *)(st->lo + 16);
-}
-
-int dill_stack_get(struct dill_stacks *s, struct dill_stack *st) {
-    if(s->cache) {
-        struct dill_stack_cached *c = s->cache;
-        s->cache = c->next;
-        s->ncached--;
-        *st = c->st;
-        return 0;
-    }
-    setup();
-    if(!s->altstack) setup_altstack(s);
-#if defined DILL_NOGUARD
-    /* Built without guard pages: every stack relies on its canary. */
-    if(map_plain(st) < 0) {
+    int err = errno;
+    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if(pidfd < 0) { errno = err; return 0; }
+    long done = syscall(SYS_process_madvise, pidfd, iov, DILL_STACK_CHUNK,
+        MADV_GUARD_INSTALL, 0);
+    close(pidfd);
+    errno = err;
+    return done == (long)(DILL_STACK_CHUNK * page_size);
 #else
-    if(map_guarded(st) < 0 && map_plain(st) < 0) {
+    (void)c;
+    return 0;
 #endif
-        errno = ENOMEM;
+}
+
+/* Guard markers for every slot; 0 when the kernel has none. */
+static int install_markers(struct dill_stack_chunk *c) {
+    if(markers_fail) return 0;
+    if(install_markers_at_once(c)) {
+        memset(c->kind, DILL_STACK_GUARDED, sizeof(c->kind));
+        return 1;
+    }
+    int err = errno;
+    for(int k = 0; k < DILL_STACK_CHUNK; k++) {
+        char *guard = slot_lo(c, k) - page_size;
+        c->kind[k] = DILL_STACK_GUARDED;
+        if(madvise(guard, page_size, MADV_GUARD_INSTALL) == 0) continue;
+        if(errno == EINVAL && k == 0) {
+            markers_fail = 1;
+            errno = err;
+            return 0;
+        }
+        /* Out of memory for page tables: that slot gets a canary. */
+        c->kind[k] = DILL_STACK_PLAIN;
+    }
+    errno = err;
+    return 1;
+}
+
+static int map_chunk(struct dill_stack_chunk *c) {
+    c->len = chunk_len(c->guard);
+    c->base = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+        MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if(c->base == MAP_FAILED) return -1;
+    /* Guarded: a guard page below each slot; plain: one pad page below. */
+    c->first = c->base + page_size;
+    c->stride = DILL_STACK_SIZE;
+    if(c->guard != GUARD_NONE) c->stride += page_size;
+    /* A huge page would make every stack it covers resident at once. */
+    madvise(c->base, c->len, MADV_NOHUGEPAGE);
+    return 0;
+}
+
+/* Guard pages while mappings last (markers if the kernel has them, else
+   mprotect), canaries after that. */
+static int map_guarded_chunk(struct dill_stack_chunk *c) {
+    if(reserve_guards()) {
+        c->guard = GUARD_MARKER;
+        if(map_chunk(c) == 0) {
+            if(install_markers(c)) return 0;
+            c->guard = GUARD_MPROTECT;
+            return 0;
+        }
+        __atomic_sub_fetch(&guarded_live, DILL_STACK_CHUNK, __ATOMIC_RELAXED);
         return -1;
     }
-    st->hi = st->lo + DILL_STACK_SIZE;
-    set_canary(st);
-    register_range(st);
+    c->guard = GUARD_NONE;
+    return map_chunk(c);
+}
+
+__attribute__((noinline, cold))
+static struct dill_stack_chunk *chunk_new(struct dill_stacks *s) {
+    read_limits();
+    dill_overflow_watch(s);
+    struct dill_stack_chunk *c = calloc(1, sizeof(*c));
+    if(!c) return NULL;
+    if(map_guarded_chunk(c) < 0) {
+        free(c);
+        errno = ENOMEM;
+        return NULL;
+    }
+    c->free_head = NO_SLOT;
+    push_chunk(s, c);
+    return c;
+}
+
+static void chunk_free(struct dill_stacks *s, struct dill_stack_chunk *c) {
+    unlink_chunk(s, c);
+    deregister_chunk(c);
+    munmap(c->base, c->len);
+    if(c->guard != GUARD_NONE)
+        __atomic_sub_fetch(&guarded_live, DILL_STACK_CHUNK, __ATOMIC_RELAXED);
+    free(c);
+}
+
+/* A slot used for the first time: its guard page or its canary. */
+__attribute__((noinline))
+static void carve(struct dill_stack_chunk *c, int k) {
+    char *lo = slot_lo(c, k);
+    if(c->guard == GUARD_MPROTECT)
+        c->kind[k] = mprotect(lo - page_size, page_size, PROT_NONE) == 0 ?
+            DILL_STACK_GUARDED : DILL_STACK_PLAIN;
+    else if(c->guard == GUARD_NONE)
+        c->kind[k] = DILL_STACK_PLAIN;
+    /* A slot of a guarded chunk that did not get its guard page keeps its
+       canary there, at the cost of that page. */
+    struct dill_stack st = {.lo = lo, .kind = c->kind[k]};
+    if(st.kind == DILL_STACK_PLAIN) set_canary(&st);
+#if defined DILL_VALGRIND
+    c->vg_id[k] = register_range(lo, lo + DILL_STACK_SIZE - SLOT_TOP);
+#endif
+}
+
+/* ---- Getting and putting stacks ---------------------------------------- */
+
+int dill_stack_get(struct dill_stacks *s, struct dill_stack *st) {
+    struct dill_stack_chunk *c = s->partial;
+    if(dill_unlikely(!c)) {
+        c = chunk_new(s);
+        if(!c) return -1;
+    }
+    int k = c->free_head;
+    if(dill_likely(k != NO_SLOT)) {
+        c->free_head = c->next_free[k];
+    } else {
+        k = c->carved++;
+        carve(c, k);
+    }
+    /* Only a chunk with no live slot can be the spare. */
+    if(dill_unlikely(c->live++ == 0) && s->empty == c) s->empty = NULL;
+    if(dill_unlikely(c->live == DILL_STACK_CHUNK)) unlink_chunk(s, c);
+    st->lo = slot_lo(c, k);
+    st->hi = st->lo + DILL_STACK_SIZE - SLOT_TOP;
+    st->chunk = c;
+    st->slot = (uint16_t)k;
+    st->kind = c->kind[k];
+#if defined DILL_VALGRIND
+    st->vg_id = c->vg_id[k];
+#endif
     return 0;
 }
 
@@ -215,10 +349,20 @@ int dill_stack_from_mem(struct dill_stack *st, void *mem, size_t len,
     }
     st->lo = (char *)lo;
     st->hi = (char *)hi;
+    st->chunk = NULL;
+    st->slot = 0;
     st->kind = DILL_STACK_CALLER;
     set_canary(st);
-    register_range(st);
+    st->vg_id = register_range(st->lo, st->hi);
     return 0;
+}
+
+/* A chunk with no live slot: keep it as the spare, unmapping the spare
+   it replaces. */
+__attribute__((noinline))
+static void keep_spare(struct dill_stacks *s, struct dill_stack_chunk *c) {
+    if(s->empty && s->empty != c) chunk_free(s, s->empty);
+    s->empty = c;
 }
 
 void dill_stack_put(struct dill_stacks *s, struct dill_stack *st) {
@@ -230,88 +374,28 @@ void dill_stack_put(struct dill_stacks *s, struct dill_stack *st) {
 #endif
         return;
     }
-    /* The stack being put back may be the one we are running on, so when
-       the cache is full it is another one that gets unmapped. */
-    if(s->ncached >= DILL_STACK_CACHE) {
-        struct dill_stack_cached *victim = s->cache;
-        s->cache = victim->next;
-        s->ncached--;
-        struct dill_stack copy = victim->st;
-        unmap(&copy);
+    struct dill_stack_chunk *c = st->chunk;
+    c->next_free[st->slot] = c->free_head;
+    c->free_head = st->slot;
+    /* The chunk freed into goes to the head: its slot is the warmest. A
+       full chunk is on no list. */
+    if(dill_unlikely(c->live-- == DILL_STACK_CHUNK)) {
+        push_chunk(s, c);
+    } else if(dill_unlikely(c != s->partial)) {
+        unlink_chunk(s, c);
+        push_chunk(s, c);
     }
-    struct dill_stack copy = *st;
-    struct dill_stack_cached *c = cached_header(&copy);
-    c->st = copy;
-    c->next = s->cache;
-    s->cache = c;
-    s->ncached++;
+    if(dill_unlikely(c->live == 0)) keep_spare(s, c);
 }
 
 void dill_stacks_term(struct dill_stacks *s) {
     dill_stack_settle(s);
-    while(s->cache) {
-        struct dill_stack_cached *c = s->cache;
-        s->cache = c->next;
-        struct dill_stack copy = c->st;
-        unmap(&copy);
+    struct dill_stack_chunk *c = s->partial;
+    while(c) {
+        struct dill_stack_chunk *next = c->next;
+        if(c->live == 0) chunk_free(s, c);
+        c = next;
     }
-    s->ncached = 0;
-    if(s->altstack) {
-        stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
-        sigaltstack(&ss, NULL);
-        munmap(s->altstack, ALTSTACK_SIZE);
-        s->altstack = NULL;
-    }
-}
-
-/* ---- The overflow report ---------------------------------------------- */
-
-/* Async-signal-safe: builds the line by hand and writes it at once. */
-static void report(const char *file, int line) {
-    char buf[512];
-    size_t n = 0;
-    const char *prefix = "libdill: stack overflow in coroutine started at ";
-    for(const char *p = prefix; *p && n < 400; p++) buf[n++] = *p;
-    for(const char *p = file ? file : "?"; *p && n < 480; p++) buf[n++] = *p;
-    buf[n++] = ':';
-    char digits[16];
-    int nd = 0;
-    unsigned v = line > 0 ? (unsigned)line : 0;
-    do { digits[nd++] = (char)('0' + v % 10); v /= 10; } while(v);
-    while(nd) buf[n++] = digits[--nd];
-    buf[n++] = '\n';
-    ssize_t rc = write(STDERR_FILENO, buf, n);
-    (void)rc;
-}
-
-void dill_stack_overflowed(const char *file, int line) {
-    report(file, line);
-    abort();
-}
-
-static int in_guard_page(const struct dill_cr *cr, const char *addr) {
-    return cr->stack.kind == DILL_STACK_GUARDED &&
-        addr >= cr->stack.lo - page_size && addr < cr->stack.lo;
-}
-
-static void on_segv(int sig, siginfo_t *info, void *uctx) {
-    struct dill_ctx *ctx = dill_ctx_current;
-    struct dill_cr *cr = ctx ? ctx->running : NULL;
-    if(cr && cr != &ctx->main && in_guard_page(cr, info->si_addr)) {
-        report(cr->file, cr->line);
-        /* Return with the default action: the faulting access repeats and
-           the process dies by SIGSEGV. */
-        signal(SIGSEGV, SIG_DFL);
-        return;
-    }
-    if(previous_segv.sa_flags & SA_SIGINFO) {
-        previous_segv.sa_sigaction(sig, info, uctx);
-    } else if(previous_segv.sa_handler != SIG_DFL &&
-          previous_segv.sa_handler != SIG_IGN) {
-        previous_segv.sa_handler(sig);
-    } else {
-        /* Not ours and nobody else's: let the fault repeat and take the
-           action the program had before us. */
-        sigaction(SIGSEGV, &previous_segv, NULL);
-    }
+    s->empty = NULL;
+    dill_overflow_unwatch(s);
 }

@@ -9,7 +9,10 @@
  * SIGSEGV handler installed before the first go() still receives faults
  * that are not guard-page hits; a coroutine on a 4 KiB caller buffer
  * (go_mem and bundle_go_mem) that writes past the bottom of its buffer
- * dies by SIGABRT with the same line at its next switch.
+ * dies by SIGABRT with the same line at its next switch, and so does a
+ * coroutine on a library stack without a guard page (once more stacks are
+ * alive than guard pages are given: vm.max_map_count / 2) that writes
+ * past its bottom.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -285,6 +288,51 @@ static void canary_bundle_go_mem_scenario(void) {
         _exit(4 + 0 * rc);
 }
 
+/* Below the bottom of a library stack: 4 KiB past its 256 KiB. */
+static char *dig_limit;
+
+__attribute__((noinline)) static int dig(void) {
+    volatile char pad[512];
+    for(size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = (char)(i * 5 + 1);
+    if((char *)pad > dig_limit)
+        return dig() + pad[1];
+    return pad[0];
+}
+
+coroutine static void past_the_library_bottom(void) {
+    char here;
+    dig_limit = &here - 256 * 1024 - 4096;
+    dig();
+    yield();
+    _exit(3);
+}
+
+coroutine static void parked(void) {
+    msleep(-1);
+}
+
+static long max_map_count(void) {
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if(f) {
+        if(fscanf(f, "%ld", &max) != 1)
+            max = 65530;
+        fclose(f);
+    }
+    return max;
+}
+
+/* Past the guard pages: more coroutines alive than guards are given. */
+static void canary_library_scenario(void) {
+    long n = want_line ? 0 : max_map_count() / 2 + 64;
+    for(long i = 0; i < n; i++)
+        CHECK(go(parked()) >= 0);
+    int h = want_line ? 0 : go(past_the_library_bottom()); go_line = __LINE__;
+    if(!want_line)
+        _exit(4 + 0 * h);
+}
+
 static void check_canary(const char *what, void (*scenario)(void)) {
     struct outcome *out = malloc(sizeof(*out));
     CHECK(out);
@@ -396,6 +444,7 @@ int main(void) {
     test_not_guard();
     check_canary("go_mem canary", canary_go_mem_scenario);
     check_canary("bundle_go_mem canary", canary_bundle_go_mem_scenario);
+    check_canary("library stack canary", canary_library_scenario);
     test_many();
     return 0;
 }
