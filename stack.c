@@ -67,6 +67,8 @@ enum guard_kind {
 struct dill_stack_chunk {
     struct dill_stack_chunk *prev; /* in the partial list */
     struct dill_stack_chunk *next;
+    struct dill_stack_chunk *all_prev; /* in the list of all the chunks */
+    struct dill_stack_chunk *all_next;
     char *base;
     size_t len;
     char *first;       /* lo of slot 0 */
@@ -280,15 +282,26 @@ static struct dill_stack_chunk *chunk_new(struct dill_stacks *s) {
     }
     c->free_head = NO_SLOT;
     push_chunk(s, c);
+    c->all_next = s->all;
+    if(s->all) s->all->all_prev = c;
+    s->all = c;
     return c;
 }
 
+/* Forget a chunk; unmap it unless coroutines still live on it (a thread
+   that ends with coroutines alive leaves their stacks behind). */
 static void chunk_free(struct dill_stacks *s, struct dill_stack_chunk *c) {
-    unlink_chunk(s, c);
-    deregister_chunk(c);
-    munmap(c->base, c->len);
-    if(c->guard != GUARD_NONE)
-        __atomic_sub_fetch(&guarded_live, DILL_STACK_CHUNK, __ATOMIC_RELAXED);
+    if(c->live != DILL_STACK_CHUNK) unlink_chunk(s, c);
+    if(c->all_prev) c->all_prev->all_next = c->all_next;
+    else s->all = c->all_next;
+    if(c->all_next) c->all_next->all_prev = c->all_prev;
+    if(c->live == 0) {
+        deregister_chunk(c);
+        munmap(c->base, c->len);
+        if(c->guard != GUARD_NONE)
+            __atomic_sub_fetch(&guarded_live, DILL_STACK_CHUNK,
+                __ATOMIC_RELAXED);
+    }
     free(c);
 }
 
@@ -390,12 +403,7 @@ void dill_stack_put(struct dill_stacks *s, struct dill_stack *st) {
 
 void dill_stacks_term(struct dill_stacks *s) {
     dill_stack_settle(s);
-    struct dill_stack_chunk *c = s->partial;
-    while(c) {
-        struct dill_stack_chunk *next = c->next;
-        if(c->live == 0) chunk_free(s, c);
-        c = next;
-    }
+    while(s->all) chunk_free(s, s->all);
     s->empty = NULL;
     dill_overflow_unwatch(s);
 }

@@ -49,6 +49,7 @@ struct dill_stacks {
     struct dill_stack_chunk *partial; /* mappings with a free slot, the one
                                          most recently freed into first */
     struct dill_stack_chunk *empty;   /* a mapping with no live slot, kept */
+    struct dill_stack_chunk *all;     /* every mapping of the thread */
     void *altstack; /* this thread's signal stack, NULL until needed */
 #if defined DILL_VALGRIND
     struct dill_stack unsettled; /* caller memory just given back */
@@ -92,7 +93,7 @@ static inline void dill_stack_settle(struct dill_stacks *s) { (void)s; }
 int dill_stack_intact(const struct dill_stack *st);
 
 /* Unmap the mappings with no live slot and release the signal stack
-   (thread exit). Mappings of coroutines still alive are left as they are. */
+   (thread exit). Mappings of coroutines still alive are left mapped. */
 void dill_stacks_term(struct dill_stacks *s);
 
 /* overflow.c: install the overflow report (once per process) and this

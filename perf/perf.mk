@@ -35,6 +35,7 @@ perf_tcp_idle_LDADD = libdill.la
 # memory, so nothing else of ours should run beside them.
 bench:
 	@list=; for p in $(bench_programs); do list="$$list $$p$(EXEEXT)"; done; \
+	if command -v go >/dev/null 2>&1; then list="$$list perf/million-go"; fi; \
 	$(MAKE) $(AM_MAKEFLAGS) $$list
 	@for p in $(bench_programs); do \
 	    echo "== $$p"; \
@@ -53,3 +54,15 @@ EXTRA_perf_httpd_DEPENDENCIES = examples/httpd$(EXEEXT) perf/http_raw$(EXEEXT)
 EXTRA_PROGRAMS += perf/ws_echo
 bench_programs += perf/ws_echo
 perf_ws_echo_LDADD = libdill.la
+
+# The Go baseline of perf/million, built only when `go` is installed
+# (apt-get install golang-go); perf/million says so when it is missing.
+EXTRA_DIST += perf/million.go
+CLEANFILES += perf/million-go
+perf/million-go: $(srcdir)/perf/million.go
+	GOCACHE="$(abs_builddir)/perf/.gocache" GO111MODULE=off \
+	    go build -o $@ $(srcdir)/perf/million.go
+clean-local: clean-go-cache
+clean-go-cache:
+	rm -rf perf/.gocache
+.PHONY: clean-go-cache

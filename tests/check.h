@@ -25,13 +25,15 @@
    8 KiB under AddressSanitizer, whose runtime uses about 4 KiB of every
    coroutine's stack at each switch (see go_mem(3)). */
 #if defined __SANITIZE_ADDRESS__
-#define SMALL_STACK 8192
+#define UNDER_ASAN 1
 #elif defined __has_feature
 #if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#if defined UNDER_ASAN
 #define SMALL_STACK 8192
-#endif
-#endif
-#ifndef SMALL_STACK
+#else
 #define SMALL_STACK 4096
 #endif
 
