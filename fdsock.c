@@ -222,6 +222,29 @@ static int refill(int fd, struct dill_fd_rxbuf *rx, int64_t deadline) {
     return 0;
 }
 
+/* A connection gets its read-ahead buffer only once data has arrived, so
+   one that waits for its first request costs no buffer: what is already
+   there goes straight to dst; else wait until readable. Returns the bytes
+   read, 0 when the buffer should now be allocated, -1 and errno. */
+static ssize_t recv_before_buffer(int fd, char *dst, size_t len,
+      int64_t deadline) {
+    if(!dst) return 0;
+    for(;;) {
+        ssize_t n = recv(fd, dst, len, 0);
+        if(n > 0) return n;
+        if(n == 0) {
+            errno = EPIPE;
+            return -1;
+        }
+        if(errno == EINTR) continue;
+        if(errno != EAGAIN && errno != EWOULDBLOCK) {
+            if(errno == EPIPE) errno = ECONNRESET;
+            return -1;
+        }
+        return dill_fdin(fd, deadline) < 0 ? -1 : 0;
+    }
+}
+
 static size_t take_buffered(struct dill_fd_rxbuf *rx, char *dst, size_t len) {
     size_t held = (size_t)(rx->len - rx->pos);
     size_t n = len < held ? len : held;
@@ -242,8 +265,16 @@ static int recv_element(int fd, struct dill_fd_rxbuf *rx, char *dst,
             if(dst) dst += n;
             continue;
         }
-        if(rx && !rx->data && len + rest <= DILL_FD_RXBUF_SIZE)
+        if(rx && !rx->data && len + rest <= DILL_FD_RXBUF_SIZE) {
+            ssize_t n = recv_before_buffer(fd, dst, len, deadline);
+            if(n < 0) return -1;
+            if(n > 0) {
+                len -= (size_t)n;
+                dst += n;
+                continue;
+            }
             rx->data = malloc(DILL_FD_RXBUF_SIZE);
+        }
         if(rx && rx->data && len + rest <= DILL_FD_RXBUF_SIZE) {
             if(refill(fd, rx, deadline) < 0) return -1;
             continue;
