@@ -27,6 +27,10 @@ struct dill_fd_rxbuf {
 /* O_NONBLOCK, SO_REUSEADDR, and SO_NOSIGPIPE where it exists. 0 or -1. */
 int dill_fd_setup(int fd);
 
+/* accept() of a connection, set up as dill_fd_setup would (-1 and errno
+   from accept, or from the setup with nothing left open). */
+int dill_fd_accept(int listener, struct sockaddr *addr, socklen_t *len);
+
 /* Abortive close: forget fd in the poller, SO_LINGER {1, 0}, close.
    errno is preserved. */
 void dill_fd_close(int fd);

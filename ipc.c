@@ -178,14 +178,8 @@ static int listen_socket(const struct sockaddr_un *sa, int backlog) {
 /* One accepted, set-up socket, or -1. */
 static int accept_socket(struct dill_hvfs *l, int64_t deadline) {
     for(;;) {
-        int fd = accept(listener_fd(l), NULL, NULL);
-        if(fd >= 0) {
-            if(dill_fd_setup(fd) < 0) {
-                dill_fd_close(fd);
-                return -1;
-            }
-            return fd;
-        }
+        int fd = dill_fd_accept(listener_fd(l), NULL, NULL);
+        if(fd >= 0) return fd;
         if(errno == EAGAIN || errno == EWOULDBLOCK) {
             /* EBADF here: the listener was closed under us and l may be
                gone; return without touching it. */

@@ -163,12 +163,8 @@ static int accept_socket(struct tcp_listener *l, struct dill_ipaddr *addr,
     for(;;) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
-        int fd = accept(l->fd, (struct sockaddr *)&peer, &len);
+        int fd = dill_fd_accept(l->fd, (struct sockaddr *)&peer, &len);
         if(fd >= 0) {
-            if(dill_fd_setup(fd) < 0) {
-                dill_fd_close(fd);
-                return -1;
-            }
             if(addr) {
                 memset(addr, 0, sizeof(*addr));
                 memcpy(addr, &peer,
