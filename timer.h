@@ -1,7 +1,9 @@
 /*
- * timer.h: deadlines. Waiting coroutines' timer clauses sit in a binary
- * min-heap ordered by (deadline, registration order): O(log n) insert and
- * removal, O(1) look at the earliest.
+ * timer.h: deadlines. A deadline in the next DILL_WHEEL milliseconds goes
+ * into a wheel, one FIFO list per millisecond: O(1) to set, withdraw and
+ * fire. Farther deadlines wait in a binary min-heap ordered by (deadline,
+ * registration order). Either way timers fire in deadline order, and equal
+ * deadlines in the order they were set.
  */
 #ifndef DILL_TIMER_H_INCLUDED
 #define DILL_TIMER_H_INCLUDED
@@ -11,24 +13,44 @@
 
 #include "cr.h"
 
+#define DILL_WHEEL 1024
+
 struct dill_tmclause {
     struct dill_clause cl;
-    size_t index; /* position in the heap */
+    struct dill_tmclause *prev; /* in its wheel list */
+    struct dill_tmclause *next;
+    int64_t deadline;
+    uint32_t slot;    /* its entry in dill_timers.where, in the heap */
+    uint8_t in_wheel;
 };
 
 /* A heap entry carries its key, so sifting never touches the clauses,
-   which live on many different coroutine stacks. */
+   which live on many different coroutine stacks; their heap positions are
+   kept in one dense array instead (where), indexed by slot. */
 struct dill_timer_entry {
     int64_t deadline;
-    uint64_t seq;
     struct dill_tmclause *tc;
+    uint32_t seq;  /* registration order, compared modulo 2^32 */
+    uint32_t slot;
+};
+
+struct dill_wheel_list {
+    struct dill_tmclause *first;
+    struct dill_tmclause *last;
 };
 
 struct dill_timers {
     struct dill_timer_entry *heap;
-    size_t count;
-    size_t capacity;
-    uint64_t seq;
+    uint32_t *where;     /* heap position per slot; free slots chained */
+    uint32_t count;
+    uint32_t capacity;
+    uint32_t free_slot;  /* head of the free slots, or capacity */
+    uint32_t seq;
+    /* The wheel holds the deadlines in [base, base + DILL_WHEEL): every
+       earlier one has fired. List d % DILL_WHEEL is that of deadline d. */
+    int64_t base;
+    uint64_t busy[DILL_WHEEL / 64]; /* which lists are not empty */
+    struct dill_wheel_list lists[DILL_WHEEL];
 };
 
 /* Make deadline one clause of the running coroutine's coming wait.
