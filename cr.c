@@ -161,8 +161,11 @@ static inline void check_canary(struct dill_ctx *ctx, struct dill_cr *cr) {
 }
 
 /* The running coroutine has queued or parked itself; run the next one.
-   Returns when the running coroutine is resumed. */
-static void schedule(struct dill_ctx *ctx) {
+   Returns when the running coroutine is resumed. Inlined into its callers
+   (yield, dill_wait, dill_cr_join): a call and its frame cost a
+   tenth of a switch. */
+static inline __attribute__((always_inline)) void schedule(
+      struct dill_ctx *ctx) {
     struct dill_cr *self = ctx->running;
     struct dill_cr *next = next_ready(ctx);
     next->state = DILL_RUNNING;
