@@ -7,6 +7,7 @@ perf_programs = \
 	perf/spawn \
 	perf/chan \
 	perf/choose \
+	perf/suite \
 	perf/timers \
 	perf/whispers \
 	perf/million \
@@ -22,6 +23,7 @@ perf_ctxswitch_LDADD = libdill.la
 perf_spawn_LDADD = libdill.la
 perf_chan_LDADD = libdill.la
 perf_choose_LDADD = libdill.la
+perf_suite_LDADD = libdill.la
 perf_timers_LDADD = libdill.la
 perf_whispers_LDADD = libdill.la
 perf_million_LDADD = libdill.la
@@ -41,6 +43,7 @@ bench:
 	    echo "== $$p"; \
 	    ./$$p$(EXEEXT) || exit 1; \
 	done
+	@$(MAKE) $(AM_MAKEFLAGS) bench-suite-compare
 .PHONY: bench
 
 # HTTP: examples/httpd against perf/http_raw (a raw epoll responder) under
@@ -66,3 +69,23 @@ clean-local: clean-go-cache
 clean-go-cache:
 	rm -rf perf/.gocache
 .PHONY: clean-go-cache
+
+# perf/suite is the work of libdill's own perf/ programs. With
+# LIBDILL_ORIG=/prefix (an install of the original libdill 2.x), make bench
+# also builds the same source against it and prints ours/original per
+# figure: make bench LIBDILL_ORIG=/usr/local
+EXTRA_DIST += perf/suite-compare.sh
+CLEANFILES += perf/suite-orig
+perf/suite-orig: $(srcdir)/perf/suite.c $(srcdir)/perf/perf.h
+	$(CC) -O2 -I$(srcdir)/perf -I$(LIBDILL_ORIG)/include -o $@ \
+	    $(srcdir)/perf/suite.c -L$(LIBDILL_ORIG)/lib \
+	    -Wl,-rpath,$(LIBDILL_ORIG)/lib -ldill -lpthread
+bench-suite-compare: perf/suite$(EXEEXT)
+	@if test -n "$(LIBDILL_ORIG)"; then \
+	    $(MAKE) $(AM_MAKEFLAGS) perf/suite-orig && \
+	    echo "== perf/suite against libdill in $(LIBDILL_ORIG)" && \
+	    $(srcdir)/perf/suite-compare.sh ./perf/suite$(EXEEXT) ./perf/suite-orig; \
+	else \
+	    echo "suite: no libdill baseline: set LIBDILL_ORIG to an install prefix of libdill 2.x (make bench LIBDILL_ORIG=/usr/local)"; \
+	fi
+.PHONY: bench-suite-compare
