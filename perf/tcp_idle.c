@@ -14,6 +14,12 @@
  * ends). CPU time rather than wall time, because the server also waits for
  * the clients to connect. At the end every connection sends one request
  * and gets its echo, which proves that all the handlers were waiting.
+ *
+ * Two figures: cold, the first batch of a new server process, and warm,
+ * the second batch after a first one was served and closed (the kernel's
+ * socket caches and the library's tables have grown; freed coroutine
+ * stacks have gone back to the system, so every stack page still faults
+ * in once, about 2.2 us on this machine's VM).
  */
 #include <fcntl.h>
 #include <libdill.h>
@@ -29,6 +35,7 @@
 
 #define CONNS 10000
 #define MSG 64
+#define ROUNDS 3
 
 /* What a server process reports to main. */
 struct result {
@@ -131,19 +138,14 @@ static coroutine void handler(int s) {
     PERF_CHECK(hclose(s) == 0);
 }
 
-static void serve_dill(struct result *res) {
-    /* The scheduler and its poller exist before the first figure. */
-    PERF_CHECK(yield() == 0);
-    struct ipaddr addr;
-    PERF_CHECK(ipaddr_local(&addr, "127.0.0.1", 0, IPADDR_IPV4) == 0);
-    int l = tcp_listen(&addr, 4096);
-    PERF_CHECK(l >= 0);
+/* One batch: CONNS connections accepted, each given its handler, served
+   and closed. */
+static void dill_batch(int l, const struct sockaddr_in *sin,
+      struct result *res) {
     int b = bundle();
     PERF_CHECK(b >= 0);
-    struct sockaddr_in sin;
-    memcpy(&sin, ipaddr_sockaddr(&addr), sizeof(sin));
     int go, done;
-    pid_t pid = start_clients(&sin, &go, &done);
+    pid_t pid = start_clients(sin, &go, &done);
     long before = perf_rss_kib();
     PERF_CHECK(before >= 0);
     int64_t start = perf_cpu_ns();
@@ -161,10 +163,25 @@ static void serve_dill(struct result *res) {
     PERF_CHECK(fdin(done, -1) == 0);
     char c;
     read_all(done, &c, 1);
+    /* Its number comes back in the next batch: the poller must forget it. */
+    PERF_CHECK(fdclean(done) == 0);
     /* The clients hang up; the handlers see it and finish. */
     stop_clients(pid, go, done);
     PERF_CHECK(bundle_wait(b, -1) == 0);
     PERF_CHECK(hclose(b) == 0);
+}
+
+static void serve_dill(struct result *res, int warm) {
+    /* The scheduler and its poller exist before the first figure. */
+    PERF_CHECK(yield() == 0);
+    struct ipaddr addr;
+    PERF_CHECK(ipaddr_local(&addr, "127.0.0.1", 0, IPADDR_IPV4) == 0);
+    int l = tcp_listen(&addr, 4096);
+    PERF_CHECK(l >= 0);
+    struct sockaddr_in sin;
+    memcpy(&sin, ipaddr_sockaddr(&addr), sizeof(sin));
+    if(warm) dill_batch(l, &sin, res);
+    dill_batch(l, &sin, res);
     PERF_CHECK(hclose(l) == 0);
 }
 
@@ -190,22 +207,13 @@ static int raw_serve_one(struct conn *c) {
     return 1;
 }
 
-static void serve_raw(struct result *res) {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    PERF_CHECK(l >= 0);
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    PERF_CHECK(bind(l, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-    PERF_CHECK(listen(l, 4096) == 0);
-    socklen_t len = sizeof(sin);
-    PERF_CHECK(getsockname(l, (struct sockaddr *)&sin, &len) == 0);
+static void raw_batch(int l, const struct sockaddr_in *sin,
+      struct result *res) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     PERF_CHECK(ep >= 0);
     static struct conn *conns[CONNS];
     int go, done;
-    pid_t pid = start_clients(&sin, &go, &done);
+    pid_t pid = start_clients(sin, &go, &done);
     long before = perf_rss_kib();
     PERF_CHECK(before >= 0);
     int64_t start = perf_cpu_ns();
@@ -249,6 +257,21 @@ static void serve_raw(struct result *res) {
         free(conns[i]);
     }
     close(ep);
+}
+
+static void serve_raw(struct result *res, int warm) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    PERF_CHECK(l >= 0);
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    PERF_CHECK(bind(l, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    PERF_CHECK(listen(l, 4096) == 0);
+    socklen_t len = sizeof(sin);
+    PERF_CHECK(getsockname(l, (struct sockaddr *)&sin, &len) == 0);
+    if(warm) raw_batch(l, &sin, res);
+    raw_batch(l, &sin, res);
     close(l);
 }
 
@@ -256,9 +279,16 @@ static void serve_raw(struct result *res) {
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* The lowest CPU time of the rounds so far, with that round's memory. */
+static void keep_best(struct result *best, const struct result *r,
+      int round) {
+    if(round == 0 || r->cpu_ns < best->cpu_ns) *best = *r;
+}
+
 /* Runs one server in a child process of its own and collects its figures.
    The parent never touches libdill, so the child starts from nothing. */
-static void measure(void (*serve)(struct result *), struct result *res) {
+static void measure(void (*serve)(struct result *, int), int warm,
+      struct result *res) {
     int p[2];
     PERF_CHECK(pipe(p) == 0);
     pid_t pid = fork();
@@ -266,7 +296,7 @@ static void measure(void (*serve)(struct result *), struct result *res) {
     if(pid == 0) {
         close(p[0]);
         struct result r;
-        serve(&r);
+        serve(&r, warm);
         write_all(p[1], &r, sizeof(r));
         _exit(0);
     }
@@ -276,6 +306,42 @@ static void measure(void (*serve)(struct result *), struct result *res) {
     int status;
     PERF_CHECK(waitpid(pid, &status, 0) == pid);
     PERF_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Three rounds, each server in a fresh process, alternating; the best of
+   each, since the machine is shared and noisy. Cold: the first batch of a
+   new server, whose coroutine stacks are fresh memory (one page fault
+   each). Warm: the second batch, after a first one has been served and
+   closed, as in a server that has been running. */
+static void report(int warm) {
+    const char *kind = warm ? "warm" : "cold";
+    struct result dill = {0, 0}, raw = {0, 0};
+    for(int round = 0; round < ROUNDS; round++) {
+        struct result r;
+        measure(serve_dill, warm, &r);
+        keep_best(&dill, &r, round);
+#if defined __linux__
+        measure(serve_raw, warm, &r);
+        keep_best(&raw, &r, round);
+#endif
+    }
+    char name[64];
+    snprintf(name, sizeof(name), "tcp_idle_%s_dill", kind);
+    perf_report(name, dill.cpu_ns, CONNS);
+    printf("%s_rss: %.2f KiB per connection (target <= 4.25)\n", name,
+        (double)dill.rss_kib / CONNS);
+#if defined __linux__
+    snprintf(name, sizeof(name), "tcp_idle_%s_raw", kind);
+    perf_report(name, raw.cpu_ns, CONNS);
+    printf("%s_rss: %.2f KiB per connection\n", name,
+        (double)raw.rss_kib / CONNS);
+    double ratio = (double)raw.cpu_ns / (double)dill.cpu_ns;
+    printf("tcp_idle_%s_ratio: %.3f (libdill rate / raw epoll rate, server "
+        "CPU time to accept and set up, best of %d each; target >= 0.70)%s\n",
+        kind, ratio, ROUNDS, ratio >= 0.70 ? "" : " MISSED");
+#else
+    printf("tcp_idle_raw: no epoll on this system, no baseline\n");
+#endif
 }
 
 int main(void) {
@@ -289,22 +355,7 @@ int main(void) {
             return 1;
         }
     }
-    struct result dill;
-    measure(serve_dill, &dill);
-    perf_report("tcp_idle_dill", dill.cpu_ns, CONNS);
-    printf("tcp_idle_dill_rss: %.2f KiB per connection\n",
-        (double)dill.rss_kib / CONNS);
-#if defined __linux__
-    struct result raw;
-    measure(serve_raw, &raw);
-    perf_report("tcp_idle_raw", raw.cpu_ns, CONNS);
-    printf("tcp_idle_raw_rss: %.2f KiB per connection\n",
-        (double)raw.rss_kib / CONNS);
-    printf("tcp_idle_ratio: %.3f (libdill rate / raw epoll rate, server CPU "
-        "time to accept and set up)\n", (double)raw.cpu_ns /
-        (double)dill.cpu_ns);
-#else
-    printf("tcp_idle_raw: no epoll on this system, no baseline\n");
-#endif
+    report(0);
+    report(1);
     return 0;
 }
