@@ -471,8 +471,10 @@ static int take_fd(struct msghdr *msg) {
 }
 
 /* One recvmsg of one byte (its value is not looked at) with room for
-   whatever control data came with it; the descriptor, or -1, in *fd. */
-static ssize_t recv_fd_byte(int sock, int *fd) {
+   whatever control data came with it; the descriptor, or -1, in *fd, and
+   in *dropped whether the kernel cut the control data short (MSG_CTRUNC):
+   a descriptor came but could not be put in our table. */
+static ssize_t recv_fd_byte(int sock, int *fd, int *dropped) {
     unsigned char byte;
     struct iovec iov = {&byte, 1};
     union {
@@ -486,6 +488,7 @@ static ssize_t recv_fd_byte(int sock, int *fd) {
     msg.msg_controllen = sizeof(control.buf);
     ssize_t n = recvmsg(sock, &msg, 0);
     *fd = n > 0 ? take_fd(&msg) : -1;
+    *dropped = n > 0 && (msg.msg_flags & MSG_CTRUNC) != 0;
     return n;
 }
 
@@ -495,9 +498,9 @@ DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
     struct dill_fd_stream *st = &c->stream;
     if(dill_refused(st->in_busy, st->in_eof, st->in_failed)) return -1;
     st->in_busy = 1;
-    int fd;
+    int fd, dropped;
     ssize_t n;
-    while((n = recv_fd_byte(st->fd, &fd)) < 0) {
+    while((n = recv_fd_byte(st->fd, &fd, &dropped)) < 0) {
         if(errno == EINTR) continue;
         if(errno == EAGAIN || errno == EWOULDBLOCK) {
             if(dill_fdin(st->fd, deadline) == 0) continue;
@@ -516,6 +519,13 @@ DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
     if(n == 0) {
         st->in_eof = 1;
         errno = EPIPE;
+        return -1;
+    }
+    if(fd < 0 && dropped) {
+        /* No room in our table (RLIMIT_NOFILE, most likely): the kernel
+           closed the descriptor. Its byte is read, so the stream is
+           still in step. */
+        errno = EMFILE;
         return -1;
     }
     if(fd < 0) {

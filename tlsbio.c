@@ -202,10 +202,25 @@ static int global_init(void) {
     return 0;
 }
 
-/* OpenSSL failed: forget its error queue (nothing is printed), EFAULT. */
+/* EMFILE or ENFILE if OpenSSL could not open a file (the certificate,
+   the key) for want of descriptors, else 0. Empties the error queue. */
+static int no_descriptors(void) {
+    int err = 0;
+    unsigned long e;
+    while((e = ERR_get_error())) {
+        if(!ERR_SYSTEM_ERROR(e)) continue;
+        int reason = ERR_GET_REASON(e);
+        if(reason == EMFILE || reason == ENFILE) err = reason;
+    }
+    return err;
+}
+
+/* OpenSSL failed: forget its error queue (nothing is printed), EFAULT,
+   unless the process ran out of descriptors. */
 static void *openssl_failed(void) {
+    int err = no_descriptors();
     ERR_clear_error();
-    errno = EFAULT;
+    errno = err ? err : EFAULT;
     return NULL;
 }
 

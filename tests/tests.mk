@@ -17,6 +17,7 @@ include tests/http.mk
 include tests/ws.mk
 include tests/socks5.mk
 include tests/happyeyeballs.mk
+include tests/emfile.mk
 if TLS
 include tests/tls.mk
 endif
