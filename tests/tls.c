@@ -554,6 +554,7 @@ static void test_attach_errors(void) {
     CHECK(u >= 0);
     CHECK_ERR(tls_attach_client(u, SOON), EPROTO);
     CHECK_ERR(hclose(u), EBADF);
+    make_addr(&a, 0); /* any port: udp_open wrote its own into a */
     int l = tcp_listen(&a, 1);
     CHECK(l >= 0);
     CHECK_ERR(tls_attach_server(l, cert, key, SOON), EPROTO);
