@@ -150,7 +150,11 @@ static int update(struct dill_poller *p, int fd) {
     /* Closed and maybe reopened under the same number: add it afresh. */
     if(rc < 0 && errno == ENOENT) rc = ctl(p, EPOLL_CTL_ADD, fd, s->wanted);
     if(rc < 0) {
-        /* Forget it: the next arm registers afresh and reports EBADF. */
+        /* Forget it: the next arm registers afresh and reports EBADF, or
+           what the kernel says then. The kernel may still hold the fd (a
+           MOD that failed for want of memory): drop it there too, or that
+           fresh ADD would fail with EEXIST for ever. */
+        epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
         s->registered = 0;
         s->kernel = 0;
         return s->wanted;

@@ -29,3 +29,11 @@ tests_fd_kqueue_LDADD = tests/libdill_kqueue.la
 endif
 
 EXTRA_DIST += tests/kqueue/sys/event.h tests/kqueue/kqueue_emul.c
+
+if POLLER_EPOLL
+# epoll_ctl refusing a change of interest (tests/epoll_fault.c).
+check_PROGRAMS += tests/epoll_fault
+TESTS += tests/epoll_fault
+tests_epoll_fault_SOURCES = tests/epoll_fault.c
+tests_epoll_fault_LDADD = $(dill_test_ldadd)
+endif
