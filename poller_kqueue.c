@@ -60,12 +60,36 @@ static int dir_of(short filter) {
     return 0;
 }
 
+/* The results array always has room for an answer to every queued change
+   plus this many events, so that a wait never has to allocate (it would
+   have no way to report the failure). */
+#define RESULTS_SLACK 128
+
+static int grow_results(struct dill_poller *p, int capchanges) {
+    int cap = capchanges + RESULTS_SLACK;
+    struct kevent *results = realloc(p->results,
+        (size_t)cap * sizeof(struct kevent));
+    if(!results) {
+        errno = ENOMEM;
+        return -1;
+    }
+    p->results = results;
+    p->capresults = cap;
+    return 0;
+}
+
 struct dill_poller *dill_poller_init(void) {
     struct dill_poller *p = calloc(1, sizeof(struct dill_poller));
     if(!p) return NULL;
+    if(grow_results(p, 0) < 0) {
+        free(p);
+        errno = ENOMEM;
+        return NULL;
+    }
     p->kq = kqueue();
     if(p->kq < 0) {
         int err = errno;
+        free(p->results);
         free(p);
         errno = err;
         return NULL;
@@ -106,6 +130,7 @@ nomem:
 static int queue(struct dill_poller *p, int fd, int dir, unsigned short flags) {
     if(p->nchanges == p->capchanges) {
         int cap = p->capchanges ? p->capchanges * 2 : 64;
+        if(grow_results(p, cap) < 0) return -1;
         struct kevent *changes = realloc(p->changes,
             (size_t)cap * sizeof(struct kevent));
         if(!changes) {
@@ -361,18 +386,10 @@ int dill_poller_wait(struct dill_poller *p, int timeout,
         return -1;
     }
     /* Room for an answer to every change besides max events, so that no
-       failed change can make kevent() give up halfway. */
+       failed change can make kevent() give up halfway; queue() keeps at
+       least RESULTS_SLACK events' room beyond the changes. */
+    if(max > p->capresults - p->nchanges) max = p->capresults - p->nchanges;
     int room = p->nchanges + max;
-    if(room > p->capresults) {
-        struct kevent *results = realloc(p->results,
-            (size_t)room * sizeof(struct kevent));
-        if(!results) {
-            errno = ENOMEM;
-            return -1;
-        }
-        p->results = results;
-        p->capresults = room;
-    }
     if(p->nfailed) timeout = 0;
     int count = 0;
     int n = call(p, p->nchanges, room, timeout);
