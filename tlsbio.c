@@ -202,25 +202,29 @@ static int global_init(void) {
     return 0;
 }
 
-/* EMFILE or ENFILE if OpenSSL could not open a file (the certificate,
-   the key) for want of descriptors, else 0. Empties the error queue. */
-static int no_descriptors(void) {
+/* What OpenSSL's error queue says in errno terms, emptying it: ENOMEM if
+   it ran out of memory, EMFILE or ENFILE if it could not open a file (the
+   certificate, the key) for want of descriptors, else 0. */
+static int queued_errno(void) {
     int err = 0;
     unsigned long e;
     while((e = ERR_get_error())) {
-        if(!ERR_SYSTEM_ERROR(e)) continue;
         int reason = ERR_GET_REASON(e);
-        if(reason == EMFILE || reason == ENFILE) err = reason;
+        if(ERR_SYSTEM_ERROR(e)) {
+            if(reason == EMFILE || reason == ENFILE || reason == ENOMEM)
+                err = reason;
+        } else if(reason == ERR_R_MALLOC_FAILURE) {
+            err = ENOMEM;
+        }
     }
     return err;
 }
 
-/* OpenSSL failed: forget its error queue (nothing is printed), EFAULT,
-   unless the process ran out of descriptors. */
-static void *openssl_failed(void) {
-    int err = no_descriptors();
-    ERR_clear_error();
-    errno = err ? err : EFAULT;
+/* OpenSSL failed: forget its error queue (nothing is printed) and set
+   errno from it, or to fallback when it says nothing we can name. */
+static void *openssl_failed(int fallback) {
+    int err = queued_errno();
+    errno = err ? err : fallback;
     return NULL;
 }
 
@@ -276,7 +280,8 @@ static SSL_CTX *server_ctx_new(int dgram, const char *cert,
 
 static struct dill_tlsbio *engine_new(void *below, int dgram, SSL_CTX *ctx,
       int server) {
-    if(!ctx) return openssl_failed();
+    /* Bad files, a bad key: EFAULT, as the original says. */
+    if(!ctx) return openssl_failed(EFAULT);
     struct dill_tlsbio *t = calloc(1, sizeof(*t));
     if(!t) {
         SSL_CTX_free(ctx);
@@ -293,7 +298,8 @@ static struct dill_tlsbio *engine_new(void *below, int dgram, SSL_CTX *ctx,
     if(!b) {
         SSL_free(t->ssl);
         free(t);
-        return openssl_failed();
+        /* Nothing but memory makes these two fail. */
+        return openssl_failed(ENOMEM);
     }
     BIO_set_data(b, t);
     /* One BIO both ways: SSL_set_bio takes the one reference. */
@@ -488,14 +494,18 @@ static int call(struct dill_tlsbio *t, enum op op, void *buf, size_t len,
     return -1;
 }
 
-/* What a failed OpenSSL call means, as an errno. */
-static int failure(struct dill_tlsbio *t, int code) {
+/* What a failed OpenSSL call means, as an errno; queued is what its error
+   queue said (queued_errno). A connection whose engine ran out of memory
+   halfway through a record cannot go on: it is broken, as after any other
+   failure, and ENOMEM says why. */
+static int failure(struct dill_tlsbio *t, int code, int queued) {
     if(code == SSL_ERROR_ZERO_RETURN) {
         t->closed = 1;
         return EPIPE;
     }
     t->broken = 1;
     if(code == SSL_ERROR_SYSCALL && t->bio_err) return t->bio_err;
+    if(queued == ENOMEM) return ENOMEM;
     return EFAULT;
 }
 
@@ -514,10 +524,11 @@ static int run(struct dill_tlsbio *t, enum op op, void *buf, size_t len,
         t->want = 0;
         int rc = call(t, op, buf, len, done);
         int code = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, rc);
-        ERR_clear_error();
+        int queued = queued_errno();
         int want_read = code == SSL_ERROR_WANT_READ &&
             (op == OP_HANDSHAKE || op == OP_READ);
-        int err = code == SSL_ERROR_NONE || want_read ? 0 : failure(t, code);
+        int err = code == SSL_ERROR_NONE || want_read ? 0 :
+            failure(t, code, queued);
         /* After a failure the output is an alert, sent if the socket below
            takes it at once: it must not delay the report (a peer that
            does not read could hold us until the deadline). */
