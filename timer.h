@@ -1,6 +1,6 @@
 /*
  * timer.h: deadlines. A deadline in the next DILL_WHEEL milliseconds goes
- * into a wheel, one FIFO list per millisecond: O(1) to set, withdraw and
+ * into a wheel, one FIFO array per millisecond: O(1) to set, withdraw and
  * fire. Farther deadlines wait in a binary min-heap ordered by (deadline,
  * registration order). Either way timers fire in deadline order, and equal
  * deadlines in the order they were set.
@@ -17,9 +17,8 @@
 
 struct dill_tmclause {
     struct dill_clause cl;
-    struct dill_tmclause *prev; /* in its wheel list */
-    struct dill_tmclause *next;
     int64_t deadline;
+    uint32_t pos;     /* its index in its wheel list's items */
     uint32_t slot;    /* its entry in dill_timers.where, in the heap */
     uint8_t in_wheel;
 };
@@ -34,9 +33,17 @@ struct dill_timer_entry {
     uint32_t slot;
 };
 
+/* The timers of one millisecond, in the order they were set. An array of
+   pointers rather than a list through the clauses: the clauses live on
+   as many coroutine stacks, and linking a new one to the last would touch
+   that one's stack page; firing reads the pointers in a row and fetches
+   the clauses ahead. A withdrawn timer leaves a NULL, and the array
+   starts again from 0 when no timer is left in it. */
 struct dill_wheel_list {
-    struct dill_tmclause *first;
-    struct dill_tmclause *last;
+    struct dill_tmclause **items;
+    uint32_t len;   /* items used, NULLs included */
+    uint32_t live;  /* items not NULL */
+    uint32_t cap;
 };
 
 struct dill_timers {
