@@ -91,7 +91,7 @@ struct soak_slot {
 };
 
 /* Only the worker's own thread writes these; main adds them up after the
-   threads are joined. */
+   threads are joined, as an array: every field is a uint64_t. */
 struct soak_stats {
     uint64_t connections, tcp, ipc, framed, cross;
     uint64_t connect_retries;
