@@ -22,6 +22,7 @@ if TLS
 include tests/tls.mk
 endif
 endif
+include tests/soak.mk
 EXTRA_DIST += tests/peer.h
 
 # Scratch folders of tests that run peers (tests/NAME.tmp).
