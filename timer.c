@@ -129,6 +129,7 @@ static int wheel_add(struct dill_timers *t, struct dill_tmclause *tc) {
         l->cap = cap;
     }
     tc->in_wheel = 1;
+    t->in_wheel++;
     tc->pos = l->len;
     l->items[l->len++] = tc;
     if(l->live++ == 0) set_busy(t, tc->deadline, 1);
@@ -139,6 +140,7 @@ static void wheel_remove(struct dill_timers *t, struct dill_tmclause *tc) {
     struct dill_wheel_list *l = list_of(t, tc->deadline);
     l->items[tc->pos] = NULL;
     tc->in_wheel = 0;
+    t->in_wheel--;
     if(--l->live == 0) {
         l->len = 0;
         set_busy(t, tc->deadline, 0);
@@ -153,6 +155,8 @@ static int64_t deadline_at(const struct dill_timers *t, unsigned start,
 /* The earliest deadline in the wheel, or -1 when it is empty: the first
    busy list from base's on, around the wheel once. */
 static int64_t wheel_next(const struct dill_timers *t) {
+    /* Every scheduler pass that polls asks, timers or not. */
+    if(!t->in_wheel) return -1;
     const unsigned words = DILL_WHEEL / 64;
     unsigned start = (unsigned)(t->base & (DILL_WHEEL - 1));
     unsigned w = start / 64;

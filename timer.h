@@ -56,6 +56,7 @@ struct dill_timers {
     /* The wheel holds the deadlines in [base, base + DILL_WHEEL): every
        earlier one has fired. List d % DILL_WHEEL is that of deadline d. */
     int64_t base;
+    uint32_t in_wheel;              /* timers in the wheel */
     uint64_t busy[DILL_WHEEL / 64]; /* which lists are not empty */
     struct dill_wheel_list lists[DILL_WHEEL];
 };
