@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "fd.h"
 #include "fdsock.h"
 #include "iol.h"
@@ -298,7 +299,7 @@ static int recv_element(int fd, struct dill_fd_rxbuf *rx, char *dst,
                 dst += n;
                 continue;
             }
-            rx->data = malloc(DILL_FD_RXBUF_SIZE);
+            rx->data = dill_malloc(DILL_FD_RXBUF_SIZE);
         }
         if(rx && rx->data && len + rest <= DILL_FD_RXBUF_SIZE) {
             if(refill(fd, rx, deadline) < 0) return -1;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cr.h"
 #include "libdill.h"
 
@@ -178,7 +179,7 @@ DILL_EXPORT int dill_happyeyeballs_connect(const char *name, int port,
         errno = EINVAL;
         return -1;
     }
-    if(!dill_may_block(dill_running())) return -1;
+    if(!dill_may_block_now()) return -1;
     /* No connection can be made without waiting: with deadline 0 (or one
        already past) nothing is sent at all. */
     if(deadline >= 0 && deadline <= dill_now()) {
@@ -186,7 +187,7 @@ DILL_EXPORT int dill_happyeyeballs_connect(const char *name, int port,
         return -1;
     }
     /* On the heap: the call may come from a coroutine with a small stack. */
-    struct race *r = malloc(sizeof(*r));
+    struct race *r = dill_malloc(sizeof(*r));
     if(!r) {
         errno = ENOMEM;
         return -1;

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "poller.h"
 
 struct slot {
@@ -61,7 +62,7 @@ static int dir_of(short filter) {
 }
 
 struct dill_poller *dill_poller_init(void) {
-    struct dill_poller *p = calloc(1, sizeof(struct dill_poller));
+    struct dill_poller *p = dill_calloc(1, sizeof(struct dill_poller));
     if(!p) return NULL;
     p->kq = kqueue();
     if(p->kq < 0) {
@@ -88,10 +89,10 @@ void dill_poller_term(struct dill_poller *p) {
 static int grow_slots(struct dill_poller *p, int fd) {
     size_t n = p->nslots ? (size_t)p->nslots : 64;
     while(n <= (size_t)fd) n *= 2;
-    int *failed = realloc(p->failed, n * sizeof(int));
+    int *failed = dill_realloc(p->failed, n * sizeof(int));
     if(!failed) goto nomem;
     p->failed = failed;
-    struct slot *slots = realloc(p->slots, n * sizeof(struct slot));
+    struct slot *slots = dill_realloc(p->slots, n * sizeof(struct slot));
     if(!slots) goto nomem;
     memset(slots + p->nslots, 0, (n - (size_t)p->nslots) * sizeof(struct slot));
     p->slots = slots;
@@ -106,7 +107,7 @@ nomem:
 static int queue(struct dill_poller *p, int fd, int dir, unsigned short flags) {
     if(p->nchanges == p->capchanges) {
         int cap = p->capchanges ? p->capchanges * 2 : 64;
-        struct kevent *changes = realloc(p->changes,
+        struct kevent *changes = dill_realloc(p->changes,
             (size_t)cap * sizeof(struct kevent));
         if(!changes) {
             errno = ENOMEM;
@@ -364,7 +365,7 @@ int dill_poller_wait(struct dill_poller *p, int timeout,
        failed change can make kevent() give up halfway. */
     int room = p->nchanges + max;
     if(room > p->capresults) {
-        struct kevent *results = realloc(p->results,
+        struct kevent *results = dill_realloc(p->results,
             (size_t)room * sizeof(struct kevent));
         if(!results) {
             errno = ENOMEM;
