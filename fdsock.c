@@ -125,9 +125,20 @@ int dill_fd_adopt(int fd, int type, int family, int alt_family,
         errno = err;
         return -1;
     }
+    return copy;
+}
+
+int dill_fd_adopted(int fd, int copy, int h) {
+    if(h < 0) {
+        /* A plain close: the socket the caller keeps is as it was. */
+        int err = errno;
+        close(copy);
+        errno = err;
+        return -1;
+    }
     /* The caller's number is ours now: the library works on the copy. */
     dill_fd_close(fd);
-    return copy;
+    return h;
 }
 
 /* ---- Sending ------------------------------------------------------------ */

@@ -23,11 +23,16 @@ long dill_inject_failures(void);
 struct scenario {
     const char *name;
     void (*run)(void);
+    /* Each run in a forked process of its own too: for what the library
+       keeps per process, made once (the resolver's files). */
+    int own_process;
 };
 
 /* Run each scenario with the 1st, 2nd, 3rd, ... allocation failing, each
    run in a fresh thread (so with a fresh thread context), until a run in
-   which no allocation was made to fail. After a run that had a failure
+   which no allocation was made to fail. A forked run must exit normally
+   and with status 0, so that the leak checkers (LeakSanitizer, valgrind)
+   look at it at its exit and their verdict counts. After a run that had a failure
    injected, the same thread runs the scenario again without injection: it
    must succeed throughout. After both, no handle may be left open. Exits
    the process with 1 on any failure. */

@@ -17,3 +17,12 @@ TESTS += $(inject_tests)
 tests_inject_core_SOURCES = tests/inject_core.c tests/inject_driver.c \
 	tests/inject.h
 tests_inject_core_LDADD = tests/libdill_inject.la
+
+if SOCKETS
+inject_socket_tests = tests/inject_sockets
+check_PROGRAMS += $(inject_socket_tests)
+TESTS += $(inject_socket_tests)
+tests_inject_sockets_SOURCES = tests/inject_sockets.c tests/inject_driver.c \
+	tests/inject.h
+tests_inject_sockets_LDADD = tests/libdill_inject.la
+endif

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 #include "alloc.h"
 #include "inject.h"
@@ -23,28 +24,39 @@ long dill_inject_failures(void) {
     return __atomic_load_n(&failures, __ATOMIC_SEQ_CST);
 }
 
-/* Whether this call is the one to fail. */
-static int fail_now(void) {
+/* The start of the program's image (the linker's), so that the places
+   printed mean something to addr2line in a position-independent one. */
+extern char __executable_start;
+
+/* Whether this call, made from where, is the one to fail. INJECT_TRACE
+   set prints where each failure is injected (addr2line -f -e PROGRAM). */
+static int fail_now(void *where) {
     if(__atomic_load_n(&countdown, __ATOMIC_SEQ_CST) <= 0) return 0;
     if(__atomic_sub_fetch(&countdown, 1, __ATOMIC_SEQ_CST) != 0) return 0;
     __atomic_add_fetch(&failures, 1, __ATOMIC_SEQ_CST);
+    if(getenv("INJECT_TRACE"))
+        fprintf(stderr, "inject: failing at 0x%lx\n",
+            (unsigned long)((char *)where - &__executable_start));
     errno = ENOMEM;
     return 1;
 }
 
+#define CALLER __builtin_return_address(0)
+
 void *dill_malloc(size_t size) {
-    return fail_now() ? NULL : malloc(size);
+    return fail_now(CALLER) ? NULL : malloc(size);
 }
 
 void *dill_calloc(size_t n, size_t size) {
-    return fail_now() ? NULL : calloc(n, size);
+    return fail_now(CALLER) ? NULL : calloc(n, size);
 }
 
 void *dill_realloc(void *ptr, size_t size) {
-    return fail_now() ? NULL : realloc(ptr, size);
+    return fail_now(CALLER) ? NULL : realloc(ptr, size);
 }
 
 void *dill_mmap(void *addr, size_t len, int prot, int flags, int fd,
       off_t off) {
-    return fail_now() ? MAP_FAILED : mmap(addr, len, prot, flags, fd, off);
+    return fail_now(CALLER) ? MAP_FAILED :
+        mmap(addr, len, prot, flags, fd, off);
 }

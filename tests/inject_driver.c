@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,26 @@ static int run_in_thread(void) {
 #endif
 }
 
+/* The run in a child process: its exit status says whether an allocation
+   was made to fail (2) or not (0); anything else is a failure. */
+static int run_in_process(void) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if(pid == 0) exit(run_in_thread() ? 2 : 0);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if(WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
+          WEXITSTATUS(status) == 2))
+        return WEXITSTATUS(status) == 2;
+    fprintf(stderr, "scenario %s, allocation %ld made to fail: the run's "
+        "process ended with %s %d\n", current->name, current_n,
+        WIFEXITED(status) ? "status" : "signal",
+        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    exit(1);
+}
+
 static void on_watchdog(int sig) {
     (void)sig;
     static const char msg[] = "inject: the watchdog fired: a run hangs "
@@ -144,7 +165,9 @@ void inject_run(const struct scenario *scenarios, int count) {
             current_n = n;
             if(verbose) fprintf(stderr, "%s: allocation %ld\n",
                 current->name, n);
-            if(!run_in_thread() || only_n) break;
+            int injected = current->own_process ? run_in_process() :
+                run_in_thread();
+            if(!injected || only_n) break;
         }
         printf("%s: %ld allocation%s, each made to fail in turn\n",
             current->name, n - 1, n - 1 == 1 ? "" : "s");
