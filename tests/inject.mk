@@ -19,10 +19,13 @@ tests_inject_core_SOURCES = tests/inject_core.c tests/inject_driver.c \
 tests_inject_core_LDADD = tests/libdill_inject.la
 
 if SOCKETS
-inject_socket_tests = tests/inject_sockets
+inject_socket_tests = tests/inject_sockets tests/inject_protocols
 check_PROGRAMS += $(inject_socket_tests)
 TESTS += $(inject_socket_tests)
 tests_inject_sockets_SOURCES = tests/inject_sockets.c tests/inject_driver.c \
 	tests/inject.h
 tests_inject_sockets_LDADD = tests/libdill_inject.la
+tests_inject_protocols_SOURCES = tests/inject_protocols.c \
+	tests/inject_driver.c tests/inject.h
+tests_inject_protocols_LDADD = tests/libdill_inject.la
 endif
