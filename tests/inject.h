@@ -19,7 +19,9 @@ long dill_inject_failures(void);
 
 /* A scenario: calls over some part of the API, each checked with OK().
    It returns after closing everything it made, whether its calls all
-   succeeded or it stopped at a failure. */
+   succeeded or it stopped at a failure. A coroutine of a scenario that
+   stops at a failure wakes whoever waits for it (closes its socket, ends
+   a channel's direction): nothing may rest on a deadline to end. */
 struct scenario {
     const char *name;
     void (*run)(void);

@@ -18,17 +18,20 @@
 
 /* ---- Channels and choose ------------------------------------------------ */
 
-/* Answer each int with the int plus one, until cancelled or done. */
-coroutine static void increment(int ch) {
+/* Answer each int on ch with the int plus one, until cancelled or done.
+   A failure ends the other end's direction too (peer is that end): the
+   other side may be waiting to send, and must not wait in vain. */
+coroutine static void increment(int ch, int peer) {
     for(;;) {
         int v;
         if(!OK_OR(chrecv(ch, &v, sizeof(v), inject_deadline()), ECANCELED,
               EPIPE))
-            return;
+            break;
         v++;
         if(!OK_OR(chsend(ch, &v, sizeof(v), inject_deadline()), ECANCELED))
-            return;
+            break;
     }
+    if(inject_aborted()) chdone(peer);
 }
 
 static void close_all(int *hs, int n) {
@@ -39,7 +42,7 @@ static void close_all(int *hs, int n) {
 static void run_chan(void) {
     int h[3] = {-1, -1, -1}; /* channel ends, coroutine */
     if(!OK(chmake(h))) goto out;
-    if(!OK(h[2] = go(increment(h[1])))) goto out;
+    if(!OK(h[2] = go(increment(h[1], h[0])))) goto out;
     for(int i = 0; i < 3; i++) {
         int v = i;
         if(!OK(chsend(h[0], &v, sizeof(v), inject_deadline()))) goto out;
@@ -56,7 +59,7 @@ static void run_choose(void) {
     int h[5] = {-1, -1, -1, -1, -1}; /* two channels, a coroutine */
     if(!OK(chmake_mem(&mem[0], &h[0]))) goto out;
     if(!OK(chmake_mem(&mem[1], &h[2]))) goto out;
-    if(!OK(h[4] = go(increment(h[3])))) goto out;
+    if(!OK(h[4] = go(increment(h[3], h[2])))) goto out;
     int v = 41, w = 0;
     /* A far deadline: its timer goes into the heap. */
     struct dill_chclause cl[] = {
@@ -212,8 +215,10 @@ out:
 /* A descriptor number above the tables' first sizes (64). */
 #define HIGH_FD 300
 
+/* The byte goes out even when fdout failed (the pipe is empty, so it is
+   writable): the reader must not wait in vain. */
 coroutine static void writer(int fd) {
-    if(OK_OR(fdout(fd, inject_deadline()), ECANCELED))
+    if(OK_OR(fdout(fd, inject_deadline()), ECANCELED) || inject_aborted())
         CHECK(write(fd, "x", 1) == 1);
 }
 
