@@ -30,6 +30,10 @@
 
 /* No scenario gets anywhere near this many handles. */
 #define HANDLES_CHECKED 2048
+/* A run, under valgrind included, takes well under a second: one that
+   takes this long has waited for a deadline (inject_deadline's 20 s) for
+   something that never came. */
+#define RUN_MS_MAX 10000
 /* The whole program, under valgrind included, takes well under this. */
 #define WATCHDOG_SECONDS 600
 
@@ -99,16 +103,23 @@ static void *run_once(void *arg) {
 }
 
 static int run_in_thread(void) {
+    int64_t start = now();
+    void *injected;
 #if defined DILL_THREADS
     pthread_t t;
-    void *injected;
     CHECK(pthread_create(&t, NULL, run_once, NULL) == 0);
     CHECK(pthread_join(t, &injected) == 0);
-    return injected != NULL;
 #else
     /* One process-wide context: only the first run can see it fail. */
-    return run_once(NULL) != NULL;
+    injected = run_once(NULL);
 #endif
+    if(now() - start > RUN_MS_MAX) {
+        fprintf(stderr, "scenario %s, allocation %ld made to fail: the run "
+            "took %lld ms, waiting for a deadline\n", current->name,
+            current_n, (long long)(now() - start));
+        exit(1);
+    }
+    return injected != NULL;
 }
 
 /* The run in a child process: its exit status says whether an allocation
