@@ -3,7 +3,8 @@
  * tests/inject.h), each over an IPC pair: PREFIX, SUFFIX, TERM over
  * PREFIX, HTTP, WebSocket with and without its HTTP handshake (masking
  * scratch buffers, long I/O lists), SOCKS5 (client and proxy, by address
- * and by name) and, with --enable-tls, TLS. A failed attach closes the
+ * and by name) and, with --enable-tls, TLS over the pair and DTLS over
+ * two UDP sockets. A failed attach closes the
  * socket it was given (sockets.md §1.1): the scenario then starts again
  * from a new pair. What needs both ends at once (a handshake) has its
  * second end in a coroutine, which closes its socket when it fails so
@@ -196,6 +197,55 @@ out:
     close_all(s, 2);
 }
 
+/* A message larger than a socket's buffers: its send blocks, holding the
+   thread's masking buffer. The socket is closed after it, which also ends
+   the receiver's wait when the send failed. */
+#define HUGE (1024 * 1024)
+
+coroutine static void send_huge(int s) {
+    static char huge[HUGE];
+    OK_OR(ws_send(s, WS_BINARY, huge, sizeof(huge), inject_deadline()),
+        ECANCELED);
+    CHECK(hclose(s) == 0);
+}
+
+/* A send while another one of the thread holds the masking buffer masks
+   into a buffer of its own. */
+static void run_ws_lent(void) {
+    static char got[HUGE];
+    int s[5] = {-1, -1, -1, -1, -1}; /* two pairs, the blocked sender */
+    int flags;
+    ssize_t n;
+    if(!OK(ipc_pair(&s[0]))) goto out;
+    if(!OK(ipc_pair(&s[2]))) goto out;
+    for(int i = 0; i < 4; i++) {
+        if(!OK(s[i] = i % 2 ?
+              ws_attach_server(take(&s[i]), WS_NOHTTP, NULL, 0, NULL, 0,
+                  inject_deadline()) :
+              ws_attach_client(take(&s[i]), WS_NOHTTP, NULL, NULL,
+                  inject_deadline())))
+            goto out;
+    }
+    if(!OK(s[4] = go(send_huge(s[0])))) goto out;
+    s[0] = -1; /* the sender's now */
+    /* Too large for the stack buffer small messages are masked in. */
+    static char medium[3000];
+    if(!OK(ws_send(s[2], WS_BINARY, medium, sizeof(medium),
+          inject_deadline())))
+        goto out;
+    if(!OK(n = ws_recv(s[3], &flags, got, sizeof(got), inject_deadline())))
+        goto out;
+    CHECK(n == sizeof(medium));
+    if(!OK(n = ws_recv(s[1], &flags, got, sizeof(got), inject_deadline())))
+        goto out;
+    CHECK(n == HUGE);
+    if(!OK(bundle_wait(s[4], inject_deadline()))) goto out;
+out:
+    /* The sender first: it may still own its socket. */
+    if(s[4] >= 0) CHECK(hclose(take(&s[4])) == 0);
+    close_all(s, 4);
+}
+
 /* The server's handshake, run while the client makes its own; the server
    handle goes to *out, or the socket is closed (by the failed attach). */
 coroutine static void ws_server(int s, int *out) {
@@ -347,6 +397,55 @@ out:
     if(server >= 0) s[1] = server;
     close_all(s, 3);
 }
+
+/* DTLS over a pair of UDP sockets. A failed handshake closes its socket,
+   but UDP tells the peer nothing: both handshakes run in coroutines and
+   the scenario stops waiting for them as soon as it is aborted. */
+coroutine static void dtls_end(int u, int server, int *out) {
+    int h;
+    if(!OK_OR(h = server ? dtls_attach_server(u, cert, key,
+          inject_deadline()) : dtls_attach_client(u, inject_deadline()),
+          ECANCELED))
+        return;
+    *out = h;
+}
+
+/* Until the bundle's coroutines have ended (0) or the scenario is
+   aborted (-1). */
+static int wait_or_abort(int b) {
+    for(;;) {
+        if(!OK_OR(bundle_wait(b, now() + 2), ETIMEDOUT)) return -1;
+        if(errno != ETIMEDOUT) return 0;
+        if(inject_aborted()) return -1;
+    }
+}
+
+static void run_dtls(void) {
+    struct dill_ipaddr a[2];
+    int u[2] = {-1, -1}, h[3] = {-1, -1, -1}; /* client, server, bundle */
+    CHECK(ipaddr_local(&a[0], "127.0.0.1", 0, 0) == 0);
+    CHECK(ipaddr_local(&a[1], "127.0.0.1", 0, 0) == 0);
+    if(!OK(u[0] = udp_open(&a[0], NULL))) goto out;
+    if(!OK(u[1] = udp_open(&a[1], &a[0]))) goto out;
+    CHECK(hclose(take(&u[0])) == 0);
+    if(!OK(u[0] = udp_open(&a[0], &a[1]))) goto out;
+    if(!OK(h[2] = bundle())) goto out;
+    if(!OK(bundle_go(h[2], dtls_end(u[0], 0, &h[0])))) goto out;
+    u[0] = -1;
+    if(!OK(bundle_go(h[2], dtls_end(u[1], 1, &h[1])))) goto out;
+    u[1] = -1;
+    if(wait_or_abort(h[2]) < 0) goto out;
+    if(h[0] < 0 || h[1] < 0) goto out;
+    if(messages(h[0], h[1]) < 0) goto out;
+    if(!OK(dtls_done(h[0], inject_deadline()))) goto out;
+    if(!OK(dtls_done(h[1], inject_deadline()))) goto out;
+    if(!OK(h[1] = dtls_detach(take(&h[1]), inject_deadline()))) goto out;
+    if(!OK(h[0] = dtls_detach(take(&h[0]), inject_deadline()))) goto out;
+out:
+    if(h[2] >= 0) CHECK(hclose(take(&h[2])) == 0);
+    close_all(h, 2);
+    close_all(u, 2);
+}
 #endif
 
 int main(void) {
@@ -357,9 +456,11 @@ int main(void) {
         {"http", run_http},
         {"ws_nohttp", run_ws_nohttp},
         {"ws", run_ws},
+        {"ws_lent", run_ws_lent},
         {"socks5", run_socks5},
 #if defined HAVE_TLS
         {"tls", run_tls},
+        {"dtls", run_dtls},
 #endif
     };
 #if defined HAVE_TLS
