@@ -8,7 +8,8 @@
  * run made is freed by then, or reported with where it was allocated.
  *
  * INJECT_ONLY=name or INJECT_ONLY=name:N runs one scenario (at one N);
- * INJECT_VERBOSE=1 names every run, so a crash can be pinned down.
+ * INJECT_VERBOSE=1 names every run, so a crash can be pinned down;
+ * INJECT_TRACE=1 prints where each failure is injected (tests/inject_alloc.c).
  */
 #include "config.h"
 
