@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "bundle.h"
 #include "ctx.h"
 #include "timer.h"
@@ -36,19 +37,23 @@ struct cached_bundle {
     struct cached_bundle *next;
 };
 
+/* NULL with errno: ENOMEM, or why the thread's context cannot be made. */
 static struct dill_bundle *bundle_alloc(void) {
     struct dill_ctx *ctx = dill_ctx();
+    if(!ctx) return NULL;
     struct cached_bundle *c = ctx->free_bundles;
     if(c) {
         ctx->free_bundles = c->next;
         ctx->nfree_bundles--;
         return (struct dill_bundle *)c;
     }
-    return malloc(sizeof(struct dill_bundle));
+    struct dill_bundle *b = dill_malloc(sizeof(struct dill_bundle));
+    if(!b) errno = ENOMEM;
+    return b;
 }
 
 static void bundle_free(struct dill_bundle *b) {
-    struct dill_ctx *ctx = dill_ctx();
+    struct dill_ctx *ctx = dill_ctx_made();
     if(ctx->nfree_bundles >= BUNDLE_CACHE) {
         free(b);
         return;
@@ -99,7 +104,7 @@ static void bundle_close(struct dill_hvfs *vfs) {
         dill_cr_join(cr);
         dill_queue_remove(&b->members, it);
         dill_cr_release(cr);
-        dill_stack_settle(&dill_ctx()->stacks);
+        dill_stack_settle(&dill_ctx_made()->stacks);
     }
     wake_waiters(b);
     if(!b->in_caller_memory) bundle_free(b);
@@ -113,10 +118,7 @@ int dill_bundle_new(void *mem) {
         b = (struct dill_bundle *)at;
     } else {
         b = bundle_alloc();
-        if(!b) {
-            errno = ENOMEM;
-            return -1;
-        }
+        if(!b) return -1;
     }
     b->vfs.query = bundle_query;
     b->vfs.close = bundle_close;
@@ -165,7 +167,7 @@ static void withdraw_waiter(struct dill_clause *cl) {
 }
 
 DILL_EXPORT int dill_bundle_wait(int h, int64_t deadline) {
-    if(!dill_may_block(dill_running())) return -1;
+    if(!dill_may_block_now()) return -1;
     struct dill_bundle *b = dill_bundle_get(h);
     if(!b) return -1;
     if(dill_queue_empty(&b->members)) return 0;

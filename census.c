@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "census.h"
 
 #define PAINT 0xa5
@@ -42,7 +43,7 @@ void dill_census_measure(struct dill_census_site **sites,
     for(s = *sites; s; s = s->next)
         if(s->line == cr->line && strcmp(s->file, cr->file) == 0) break;
     if(!s) {
-        s = calloc(1, sizeof(struct dill_census_site));
+        s = dill_calloc(1, sizeof(struct dill_census_site));
         if(!s) return;
         s->file = cr->file;
         s->line = cr->line;

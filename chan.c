@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "ctx.h"
 #include "timer.h"
 
@@ -104,7 +105,7 @@ static int make(struct chan *ch, int in_caller_memory, int chv[2]) {
 }
 
 DILL_EXPORT int dill_chmake(int chv[2]) {
-    struct chan *ch = malloc(sizeof(struct chan));
+    struct chan *ch = dill_malloc(sizeof(struct chan));
     if(!ch) {
         errno = ENOMEM;
         return -1;
@@ -178,7 +179,7 @@ static void enqueue(struct chan_clause *cc, struct dill_queue *q, int id,
 
 static int transfer(int h, void *val, size_t len, int64_t deadline,
       int send) {
-    if(!dill_may_block(dill_running())) return -1;
+    if(!dill_may_block_now()) return -1;
     struct chan_end *end = get_end(h);
     if(!end) return -1;
     struct chan_dir *dir = send ? send_dir(end) : recv_dir(end);
@@ -259,7 +260,7 @@ static int try_clause(struct dill_chclause *cl, struct chan_dir **dirp) {
 
 DILL_EXPORT int dill_choose(struct dill_chclause *clauses, int nclauses,
       int64_t deadline) {
-    if(!dill_may_block(dill_running())) return -1;
+    if(!dill_may_block_now()) return -1;
     if(nclauses < 0 || (nclauses > 0 && !clauses)) {
         errno = EINVAL;
         return -1;

@@ -192,7 +192,7 @@ void dill_cr_term(struct dill_ctx *ctx) {
 /* ---- Waiting ------------------------------------------------------------ */
 
 struct dill_cr *dill_running(void) {
-    return dill_ctx()->running;
+    return dill_ctx_made()->running;
 }
 
 int dill_may_block(struct dill_cr *cr) {
@@ -203,9 +203,15 @@ int dill_may_block(struct dill_cr *cr) {
     return 1;
 }
 
+int dill_may_block_now(void) {
+    struct dill_ctx *ctx = dill_ctx();
+    if(dill_unlikely(!ctx)) return 0;
+    return dill_may_block(ctx->running);
+}
+
 void dill_waitfor(struct dill_clause *cl, int id,
       void (*withdraw)(struct dill_clause *cl)) {
-    struct dill_cr *cr = dill_ctx()->running;
+    struct dill_cr *cr = dill_ctx_made()->running;
     cl->cr = cr;
     cl->id = id;
     cl->withdraw = withdraw;
@@ -214,7 +220,7 @@ void dill_waitfor(struct dill_clause *cl, int id,
 }
 
 int dill_wait(void) {
-    struct dill_ctx *ctx = dill_ctx();
+    struct dill_ctx *ctx = dill_ctx_made();
     struct dill_cr *self = ctx->running;
     self->state = DILL_BLOCKED;
     schedule(ctx);
@@ -233,7 +239,7 @@ void dill_trigger(struct dill_clause *cl, int err) {
     withdraw_all(cr, cl);
     cr->result_id = cl->id;
     cr->result_err = err;
-    ready_push(dill_ctx(), cr);
+    ready_push(dill_ctx_made(), cr);
 }
 
 void dill_cr_cancel(struct dill_cr *cr) {
@@ -243,18 +249,18 @@ void dill_cr_cancel(struct dill_cr *cr) {
     withdraw_all(cr, NULL);
     cr->result_id = -1;
     cr->result_err = ECANCELED;
-    ready_push(dill_ctx(), cr);
+    ready_push(dill_ctx_made(), cr);
 }
 
 void dill_cr_join(struct dill_cr *cr) {
-    struct dill_ctx *ctx = dill_ctx();
+    struct dill_ctx *ctx = dill_ctx_made();
     cr->closer = ctx->running;
     ctx->running->state = DILL_CLOSING;
     schedule(ctx);
 }
 
 void dill_cr_release(struct dill_cr *cr) {
-    struct dill_ctx *ctx = dill_ctx();
+    struct dill_ctx *ctx = dill_ctx_made();
     dill_census_measure(&ctx->census, cr);
     struct dill_stack st = cr->stack;
     dill_stack_put(&ctx->stacks, &st);
@@ -292,6 +298,7 @@ static int get_stack(struct dill_ctx *ctx, struct dill_stack *st, char *mem,
 DILL_EXPORT int dill_prologue(sigjmp_buf **jb, void **ptr, size_t len,
       int bndl, const char *file, int line) {
     struct dill_ctx *ctx = dill_ctx();
+    if(dill_unlikely(!ctx)) return -1;
     struct dill_cr *self = ctx->running;
     if(!dill_may_block(self)) return -1;
     char *mem = *ptr;
@@ -343,7 +350,7 @@ DILL_EXPORT int dill_prologue(sigjmp_buf **jb, void **ptr, size_t len,
 }
 
 DILL_EXPORT void dill_epilogue(void) {
-    struct dill_ctx *ctx = dill_ctx();
+    struct dill_ctx *ctx = dill_ctx_made();
     struct dill_cr *cr = ctx->running;
     check_canary(ctx, cr);
     cr->state = DILL_FINISHED;
@@ -367,7 +374,7 @@ DILL_EXPORT void dill_epilogue(void) {
 
 DILL_EXPORT int dill_yield(void) {
     struct dill_ctx *ctx = dill_ctx();
-    if(!dill_may_block(ctx->running)) return -1;
+    if(dill_unlikely(!ctx) || !dill_may_block(ctx->running)) return -1;
     ready_push(ctx, ctx->running);
     schedule(ctx);
     errno = 0;
@@ -376,7 +383,7 @@ DILL_EXPORT int dill_yield(void) {
 
 DILL_EXPORT int dill_msleep(int64_t deadline) {
     struct dill_ctx *ctx = dill_ctx();
-    if(!dill_may_block(ctx->running)) return -1;
+    if(dill_unlikely(!ctx) || !dill_may_block(ctx->running)) return -1;
     struct dill_tmclause tc;
     if(dill_timer_waitfor(&tc, deadline) < 0) return -1;
     dill_wait();

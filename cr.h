@@ -68,6 +68,11 @@ struct dill_cr {
 /* Whether the running coroutine may block; sets ECANCELED if not. */
 int dill_may_block(struct dill_cr *cr);
 
+/* The same for whatever runs now, at the start of a public function that
+   may be the thread's first call: 0 with ENOMEM (or the poller's errno)
+   when the thread's context cannot be made. */
+int dill_may_block_now(void);
+
 /* Register a clause of the coming wait of the running coroutine. */
 void dill_waitfor(struct dill_clause *cl, int id,
     void (*withdraw)(struct dill_clause *cl));
@@ -95,7 +100,7 @@ void dill_cr_release(struct dill_cr *cr);
 struct dill_ctx;
 void dill_cr_term(struct dill_ctx *ctx);
 
-/* The running coroutine of this thread. */
+/* The running coroutine of a thread that has a context already. */
 struct dill_cr *dill_running(void);
 
 #endif

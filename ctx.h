@@ -2,7 +2,9 @@
  * ctx.h: everything one thread's libdill owns: the scheduler (running
  * coroutine, ready queue, timers), the handle table, the stack cache and
  * the fd waiters with their poller. Created lazily by the thread's first
- * libdill call, torn down at thread exit.
+ * libdill call that needs it, torn down at thread exit. Creating it can
+ * fail (no memory, no descriptor for the poller): that call fails, with
+ * ENOMEM or the poller's errno, and a later one tries again.
  */
 #ifndef DILL_CTX_H_INCLUDED
 #define DILL_CTX_H_INCLUDED
@@ -37,6 +39,7 @@ struct dill_ctx {
 #endif
 };
 
+/* Make this thread's context: NULL and errno when it cannot be made. */
 struct dill_ctx *dill_ctx_create(void);
 
 #if defined DILL_THREADS
@@ -46,11 +49,19 @@ extern __thread struct dill_ctx *dill_ctx_current
 extern struct dill_ctx *dill_ctx_current;
 #endif
 
-/* This thread's context, created on first use. */
+/* This thread's context, created on first use: NULL with errno (ENOMEM,
+   or EMFILE/ENFILE for the poller's descriptor) when it cannot be made.
+   The public functions that may come first in a thread use this one. */
 static inline struct dill_ctx *dill_ctx(void) {
     struct dill_ctx *ctx = dill_ctx_current;
     if(dill_likely(ctx)) return ctx;
     return dill_ctx_create();
+}
+
+/* The context of a thread known to have one: code that runs only once a
+   handle exists, a coroutine was launched or a clause was registered. */
+static inline struct dill_ctx *dill_ctx_made(void) {
+    return dill_ctx_current;
 }
 
 #endif

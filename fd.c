@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "ctx.h"
 #include "fd.h"
 #include "timer.h"
@@ -41,7 +42,7 @@ void dill_fds_term(struct dill_fds *fds) {
 static int grow(struct dill_fds *fds, int fd) {
     int size = fds->size ? fds->size : 64;
     while(size <= fd) size *= 2;
-    struct dill_fd_waiters *table = realloc(fds->table,
+    struct dill_fd_waiters *table = dill_realloc(fds->table,
         (size_t)size * sizeof(struct dill_fd_waiters));
     if(!table) {
         errno = ENOMEM;
@@ -61,14 +62,14 @@ static struct fd_clause **waiter(struct dill_fds *fds, int fd, int dir) {
 
 static void withdraw_fd(struct dill_clause *cl) {
     struct fd_clause *fc = dill_cont(cl, struct fd_clause, cl);
-    struct dill_fds *fds = &dill_ctx()->fds;
+    struct dill_fds *fds = &dill_ctx_made()->fds;
     *waiter(fds, fc->fd, fc->dir) = NULL;
     dill_poller_disarm(fds->poller, fc->fd, fc->dir);
 }
 
 static int fd_wait(int fd, int dir, int64_t deadline) {
     struct dill_ctx *ctx = dill_ctx();
-    if(!dill_may_block(ctx->running)) return -1;
+    if(!ctx || !dill_may_block(ctx->running)) return -1;
     struct dill_fds *fds = &ctx->fds;
     if(fd < 0) {
         errno = EBADF;
@@ -103,8 +104,11 @@ DILL_EXPORT int dill_fdout(int fd, int64_t deadline) {
 }
 
 DILL_EXPORT int dill_fdclean(int fd) {
-    struct dill_fds *fds = &dill_ctx()->fds;
-    /* The backend only knows fds that were waited on, all below size. */
+    /* The backend only knows fds that were waited on, all below size; a
+       thread without a context has waited on none. */
+    struct dill_ctx *ctx = dill_ctx_made();
+    if(!ctx) return 0;
+    struct dill_fds *fds = &ctx->fds;
     if(fd < 0 || fd >= fds->size) return 0;
     struct dill_fd_waiters *w = &fds->table[fd];
     if(w->in || w->out) {
@@ -126,7 +130,11 @@ static int wake(struct dill_fds *fds, int fd, int dir, int err) {
 }
 
 void dill_fd_forget(int fd) {
-    struct dill_fds *fds = &dill_ctx()->fds;
+    /* Sockets are closed on failure paths before any handle exists, even
+       in a thread that has no context yet (and so waits on nothing). */
+    struct dill_ctx *ctx = dill_ctx_made();
+    if(!ctx) return;
+    struct dill_fds *fds = &ctx->fds;
     if(fd < 0 || fd >= fds->size) return;
     wake(fds, fd, DILL_POLLER_IN, EBADF);
     wake(fds, fd, DILL_POLLER_OUT, EBADF);

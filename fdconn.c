@@ -53,7 +53,8 @@ void dill_fd_conn_free(struct dill_fd_conn *c) {
     dill_unplace(c, c->in_caller_memory);
 }
 
-int dill_fd_conn_make(struct dill_fd_conn *c, int fd,
+/* The handle, or -1 with c freed and fd left open. */
+static int conn_make(struct dill_fd_conn *c, int fd,
       const struct dill_fd_conn_kind *kind) {
     c->hvfs.query = kind->query;
     c->hvfs.close = conn_close;
@@ -62,10 +63,16 @@ int dill_fd_conn_make(struct dill_fd_conn *c, int fd,
     dill_fd_stream_init(&c->stream, fd, kind->read_ahead);
     int h = dill_hmake(&c->hvfs);
     if(h < 0) {
-        dill_fd_close(fd);
         dill_fd_conn_free(c);
         return -1;
     }
+    return h;
+}
+
+int dill_fd_conn_make(struct dill_fd_conn *c, int fd,
+      const struct dill_fd_conn_kind *kind) {
+    int h = conn_make(c, fd, kind);
+    if(h < 0) dill_fd_close(fd);
     return h;
 }
 
@@ -85,5 +92,5 @@ int dill_fd_conn_fromfd(int fd, void *mem,
         dill_fd_conn_free(c);
         return -1;
     }
-    return dill_fd_conn_make(c, copy, kind);
+    return dill_fd_adopted(fd, copy, conn_make(c, copy, kind));
 }

@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "fd.h"
 #include "fdsock.h"
 #include "iol.h"
@@ -124,9 +125,20 @@ int dill_fd_adopt(int fd, int type, int family, int alt_family,
         errno = err;
         return -1;
     }
+    return copy;
+}
+
+int dill_fd_adopted(int fd, int copy, int h) {
+    if(h < 0) {
+        /* A plain close: the socket the caller keeps is as it was. */
+        int err = errno;
+        close(copy);
+        errno = err;
+        return -1;
+    }
     /* The caller's number is ours now: the library works on the copy. */
     dill_fd_close(fd);
-    return copy;
+    return h;
 }
 
 /* ---- Sending ------------------------------------------------------------ */
@@ -298,7 +310,7 @@ static int recv_element(int fd, struct dill_fd_rxbuf *rx, char *dst,
                 dst += n;
                 continue;
             }
-            rx->data = malloc(DILL_FD_RXBUF_SIZE);
+            rx->data = dill_malloc(DILL_FD_RXBUF_SIZE);
         }
         if(rx && rx->data && len + rest <= DILL_FD_RXBUF_SIZE) {
             if(refill(fd, rx, deadline) < 0) return -1;

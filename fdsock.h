@@ -37,10 +37,16 @@ void dill_fd_close(int fd);
 
 /* For *_fromfd: fd must be a socket of this type (SOCK_STREAM, ...), of
    family family or alt_family, listening or not as asked (-1: either).
-   Returns a set-up duplicate and closes the caller's number, or -1 with
-   EINVAL (wrong kind of socket) or the system's errno (ENOTSOCK, EBADF,
-   EMFILE, ...), leaving the caller's fd alone. */
+   Returns a set-up duplicate, or -1 with EINVAL (wrong kind of socket) or
+   the system's errno (ENOTSOCK, EBADF, EMFILE, ...). The caller's fd is
+   left alone until dill_fd_adopted. */
 int dill_fd_adopt(int fd, int type, int family, int alt_family, int listening);
+
+/* The last step of *_fromfd, once the handle h over copy was made (or not:
+   h is -1): on success close the caller's fd, whose number the library
+   now owns; on failure close the copy instead, so that the caller still
+   has its socket, unchanged. Returns h; errno is kept. */
+int dill_fd_adopted(int fd, int copy, int h);
 
 /* Send the whole list (already validated) with sendmsg(MSG_NOSIGNAL),
    waiting for writability until the deadline. The kernel's EPIPE is

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "ctx.h"
 #include "handle.h"
 
@@ -36,13 +37,24 @@ static void push_free(struct dill_handles *hs, int h) {
 
 static int grow(struct dill_handles *hs) {
     int count = hs->count ? hs->count * 2 : 256;
-    struct dill_handle *slots = realloc(hs->slots,
+    struct dill_handle *slots = dill_realloc(hs->slots,
         (size_t)count * sizeof(struct dill_handle));
     if(!slots) return -1;
     hs->slots = slots;
     for(int h = hs->count; h < count; h++) push_free(hs, h);
     hs->count = count;
     return 0;
+}
+
+/* The handles of this thread. A thread without a context has none, so
+   asking for one there needs no context: EBADF. */
+static struct dill_handles *handles(void) {
+    struct dill_ctx *ctx = dill_ctx_made();
+    if(dill_unlikely(!ctx)) {
+        errno = EBADF;
+        return NULL;
+    }
+    return &ctx->handles;
 }
 
 static struct dill_handle *lookup(struct dill_handles *hs, int h) {
@@ -59,7 +71,7 @@ DILL_EXPORT int dill_hmake(struct dill_hvfs *vfs) {
         return -1;
     }
     struct dill_ctx *ctx = dill_ctx();
-    if(!dill_may_block(ctx->running)) return -1;
+    if(!ctx || !dill_may_block(ctx->running)) return -1;
     struct dill_handles *hs = &ctx->handles;
     if(hs->nfree <= SPARE_SLOTS && grow(hs) < 0 && hs->nfree == 0) {
         errno = ENOMEM;
@@ -77,7 +89,8 @@ DILL_EXPORT int dill_hmake(struct dill_hvfs *vfs) {
 }
 
 DILL_EXPORT void *dill_hquery(int h, const void *type) {
-    struct dill_handles *hs = &dill_ctx()->handles;
+    struct dill_handles *hs = handles();
+    if(!hs) return NULL;
     struct dill_handle *s = lookup(hs, h);
     if(!s) return NULL;
     if(dill_likely(s->ptr && s->type == type)) return s->ptr;
@@ -92,22 +105,24 @@ DILL_EXPORT void *dill_hquery(int h, const void *type) {
 }
 
 DILL_EXPORT int dill_hclose(int h) {
-    struct dill_ctx *ctx = dill_ctx();
-    struct dill_handle *s = lookup(&ctx->handles, h);
+    struct dill_handles *hs = handles();
+    if(!hs) return -1;
+    struct dill_handle *s = lookup(hs, h);
     if(!s) return -1;
     /* Close callbacks may not block; they may close other handles. */
-    struct dill_cr *self = ctx->running;
+    struct dill_cr *self = dill_ctx_made()->running;
     uint8_t previous = self->no_blocking;
     self->no_blocking = 1;
     s->vfs->close(s->vfs);
     self->no_blocking = previous;
-    push_free(&ctx->handles, h);
+    push_free(hs, h);
     return 0;
 }
 
 DILL_EXPORT int dill_hown(int h) {
-    struct dill_ctx *ctx = dill_ctx();
-    struct dill_handle *s = lookup(&ctx->handles, h);
+    struct dill_handles *hs = handles();
+    if(!hs) return -1;
+    struct dill_handle *s = lookup(hs, h);
     if(!s) return -1;
     int moved = dill_hmake(s->vfs);
     if(moved < 0) {
@@ -117,7 +132,7 @@ DILL_EXPORT int dill_hown(int h) {
         errno = err;
         return -1;
     }
-    push_free(&ctx->handles, h);
+    push_free(hs, h);
     return moved;
 }
 

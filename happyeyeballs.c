@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cr.h"
 #include "libdill.h"
 
@@ -29,7 +30,7 @@
 /* What a resolver sends when its lookup ends. */
 struct answer {
     int family;  /* V6 or V4 */
-    int count;   /* 0 when the lookup failed in any way */
+    int count;   /* 0 when the lookup failed, -1 when it had no memory */
     struct dill_ipaddr addrs[MAXADDRS];
 };
 
@@ -57,15 +58,22 @@ dill_coroutine static void resolve(const char *name, int port, int family,
         family == V6 ? DILL_IPADDR_IPV6 : DILL_IPADDR_IPV4, -1);
     if(n < 0 && errno == ECANCELED) return;
     /* §17: a lookup that fails just yields nothing (ENOENT, a resolver
-       timeout, EMFILE, ...), as a name that does not exist does. */
-    a.count = n < 0 ? 0 : n;
+       timeout, EMFILE, ...), as a name that does not exist does. Running
+       out of memory is ours, not the name's: the call fails with ENOMEM
+       rather than wait, maybe forever, for what cannot come. */
+    a.count = n >= 0 ? n : errno == ENOMEM ? -1 : 0;
     dill_chsend(ch, &a, sizeof(a), -1);
 }
 
+/* Sends the connection, or -1 when tcp_connect had no memory. */
 dill_coroutine static void attempt(const struct dill_ipaddr *addr, int ch) {
     int s = dill_tcp_connect(addr, -1);
-    /* §17: failures are not aggregated, a failed attempt just ends. */
-    if(s < 0) return;
+    /* §17: failures are not aggregated, a failed attempt just ends; but
+       ENOMEM ends the call, as for a failed lookup. */
+    if(s < 0) {
+        if(errno == ENOMEM) dill_chsend(ch, &s, sizeof(s), -1);
+        return;
+    }
     /* Only the first connection is taken: when another one has won, the
        call cancels us while we wait here, and ours is closed. */
     if(dill_chsend(ch, &s, sizeof(s), -1) < 0) dill_hclose(s);
@@ -160,6 +168,10 @@ static int run(struct race *r, int64_t deadline) {
             {DILL_CHRECV, r->winners[0], &s, sizeof(s)},
         };
         int rc = dill_choose(cl, 2, wake);
+        if((rc == 1 && s < 0) || (rc == 0 && r->incoming.count < 0)) {
+            errno = ENOMEM;
+            return -1;
+        }
         if(rc == 1) return s;
         if(rc == 0) {
             int family = r->incoming.family;
@@ -178,7 +190,7 @@ DILL_EXPORT int dill_happyeyeballs_connect(const char *name, int port,
         errno = EINVAL;
         return -1;
     }
-    if(!dill_may_block(dill_running())) return -1;
+    if(!dill_may_block_now()) return -1;
     /* No connection can be made without waiting: with deadline 0 (or one
        already past) nothing is sent at all. */
     if(deadline >= 0 && deadline <= dill_now()) {
@@ -186,7 +198,7 @@ DILL_EXPORT int dill_happyeyeballs_connect(const char *name, int port,
         return -1;
     }
     /* On the heap: the call may come from a coroutine with a small stack. */
-    struct race *r = malloc(sizeof(*r));
+    struct race *r = dill_malloc(sizeof(*r));
     if(!r) {
         errno = ENOMEM;
         return -1;

@@ -124,7 +124,6 @@ static int listener_make(struct dill_hvfs *hvfs, int fd) {
     memcpy(listener_fd_at(hvfs), &fd, sizeof(fd));
     int h = dill_hmake(hvfs);
     if(h < 0) {
-        dill_fd_close(fd);
         listener_free(hvfs);
         return -1;
     }
@@ -229,7 +228,9 @@ static int listen_with(const char *addr, int backlog,
         listener_free(l);
         return -1;
     }
-    return listener_make(l, fd);
+    int h = listener_make(l, fd);
+    if(h < 0) dill_fd_close(fd);
+    return h;
 }
 
 DILL_EXPORT int dill_ipc_listen_mem(const char *addr, int backlog,
@@ -553,7 +554,7 @@ static int listener_fromfd(int fd, struct dill_ipc_listener_storage *mem) {
         listener_free(l);
         return -1;
     }
-    return listener_make(l, copy);
+    return dill_fd_adopted(fd, copy, listener_make(l, copy));
 }
 
 DILL_EXPORT int dill_ipc_fromfd_mem(int fd, struct dill_ipc_storage *mem) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "layer.h"
 
 void *dill_place(void *mem, size_t size, size_t align) {
@@ -15,7 +16,7 @@ void *dill_place(void *mem, size_t size, size_t align) {
         uintptr_t at = ((uintptr_t)mem + align - 1) & ~(uintptr_t)(align - 1);
         return (void *)at;
     }
-    void *obj = malloc(size);
+    void *obj = dill_malloc(size);
     if(!obj) errno = ENOMEM;
     return obj;
 }

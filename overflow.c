@@ -18,6 +18,7 @@
 #include <pthread.h>
 #endif
 
+#include "alloc.h"
 #include "ctx.h"
 #include "stack.h"
 
@@ -54,7 +55,7 @@ static void setup_altstack(struct dill_stacks *s) {
     stack_t current;
     if(sigaltstack(NULL, &current) == 0 && !(current.ss_flags & SS_DISABLE))
         return;
-    void *mem = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+    void *mem = dill_mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if(mem == MAP_FAILED) return;
     stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};

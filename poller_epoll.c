@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "poller.h"
 
 #define MAX_EVENTS 128
@@ -36,7 +37,7 @@ struct dill_poller {
 };
 
 struct dill_poller *dill_poller_init(void) {
-    struct dill_poller *p = calloc(1, sizeof(struct dill_poller));
+    struct dill_poller *p = dill_calloc(1, sizeof(struct dill_poller));
     if(!p) return NULL;
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     if(p->epfd < 0) {
@@ -59,7 +60,7 @@ void dill_poller_term(struct dill_poller *p) {
 static int grow(struct dill_poller *p, int fd) {
     int n = p->nfds ? p->nfds : 64;
     while(n <= fd) n *= 2;
-    struct fd_state *fds = realloc(p->fds, (size_t)n * sizeof(struct fd_state));
+    struct fd_state *fds = dill_realloc(p->fds, (size_t)n * sizeof(struct fd_state));
     if(!fds) return -1;
     memset(fds + p->nfds, 0, (size_t)(n - p->nfds) * sizeof(struct fd_state));
     p->fds = fds;
@@ -83,7 +84,7 @@ static int ctl(struct dill_poller *p, int op, int fd, int dirs) {
 static int add_change(struct dill_poller *p, int fd) {
     if(p->nchanges == p->capchanges) {
         int cap = p->capchanges ? p->capchanges * 2 : 64;
-        int *changes = realloc(p->changes, (size_t)cap * sizeof(int));
+        int *changes = dill_realloc(p->changes, (size_t)cap * sizeof(int));
         if(!changes) return -1;
         p->changes = changes;
         p->capchanges = cap;

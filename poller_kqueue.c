@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "poller.h"
 
 struct slot {
@@ -67,7 +68,7 @@ static int dir_of(short filter) {
 
 static int grow_results(struct dill_poller *p, int capchanges) {
     int cap = capchanges + RESULTS_SLACK;
-    struct kevent *results = realloc(p->results,
+    struct kevent *results = dill_realloc(p->results,
         (size_t)cap * sizeof(struct kevent));
     if(!results) {
         errno = ENOMEM;
@@ -79,7 +80,7 @@ static int grow_results(struct dill_poller *p, int capchanges) {
 }
 
 struct dill_poller *dill_poller_init(void) {
-    struct dill_poller *p = calloc(1, sizeof(struct dill_poller));
+    struct dill_poller *p = dill_calloc(1, sizeof(struct dill_poller));
     if(!p) return NULL;
     if(grow_results(p, 0) < 0) {
         free(p);
@@ -112,10 +113,10 @@ void dill_poller_term(struct dill_poller *p) {
 static int grow_slots(struct dill_poller *p, int fd) {
     size_t n = p->nslots ? (size_t)p->nslots : 64;
     while(n <= (size_t)fd) n *= 2;
-    int *failed = realloc(p->failed, n * sizeof(int));
+    int *failed = dill_realloc(p->failed, n * sizeof(int));
     if(!failed) goto nomem;
     p->failed = failed;
-    struct slot *slots = realloc(p->slots, n * sizeof(struct slot));
+    struct slot *slots = dill_realloc(p->slots, n * sizeof(struct slot));
     if(!slots) goto nomem;
     memset(slots + p->nslots, 0, (n - (size_t)p->nslots) * sizeof(struct slot));
     p->slots = slots;
@@ -131,7 +132,7 @@ static int queue(struct dill_poller *p, int fd, int dir, unsigned short flags) {
     if(p->nchanges == p->capchanges) {
         int cap = p->capchanges ? p->capchanges * 2 : 64;
         if(grow_results(p, cap) < 0) return -1;
-        struct kevent *changes = realloc(p->changes,
+        struct kevent *changes = dill_realloc(p->changes,
             (size_t)cap * sizeof(struct kevent));
         if(!changes) {
             errno = ENOMEM;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "alloc.h"
 #include "poller.h"
 
 struct slot {
@@ -32,7 +33,7 @@ struct dill_poller {
 };
 
 struct dill_poller *dill_poller_init(void) {
-    return calloc(1, sizeof(struct dill_poller));
+    return dill_calloc(1, sizeof(struct dill_poller));
 }
 
 void dill_poller_term(struct dill_poller *p) {
@@ -45,7 +46,7 @@ void dill_poller_term(struct dill_poller *p) {
 static int grow_slots(struct dill_poller *p, int fd) {
     size_t n = p->nslots ? (size_t)p->nslots : 64;
     while(n <= (size_t)fd) n *= 2;
-    struct slot *slots = realloc(p->slots, n * sizeof(struct slot));
+    struct slot *slots = dill_realloc(p->slots, n * sizeof(struct slot));
     if(!slots) {
         errno = ENOMEM;
         return -1;
@@ -58,7 +59,7 @@ static int grow_slots(struct dill_poller *p, int fd) {
 
 static int grow_pfds(struct dill_poller *p) {
     int cap = p->capfds ? p->capfds * 2 : 64;
-    struct pollfd *pfds = realloc(p->pfds, (size_t)cap * sizeof(struct pollfd));
+    struct pollfd *pfds = dill_realloc(p->pfds, (size_t)cap * sizeof(struct pollfd));
     if(!pfds) {
         errno = ENOMEM;
         return -1;

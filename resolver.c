@@ -26,6 +26,7 @@
 #include <pthread.h>
 #endif
 
+#include "alloc.h"
 #include "cr.h"
 #include "random.h"
 #include "dns.h"
@@ -149,11 +150,11 @@ static int file_read(struct file *f) {
     if(fstat(fd, &st) < 0) goto fail;
     size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
     size_t len = 0;
-    char *data = malloc(cap);
+    char *data = dill_malloc(cap);
     if(!data) goto fail;
     while(1) {
         if(len + 1 == cap) {
-            char *bigger = realloc(data, cap * 2);
+            char *bigger = dill_realloc(data, cap * 2);
             if(!bigger) {
                 free(data);
                 goto fail;
@@ -799,7 +800,7 @@ static int tcp_exchange(struct lookup *lk, int fd, const union sa *ns,
     rc = tcp_io(fd, head, 2, 0, deadline, capped);
     if(rc != 0) return rc;
     size_t len = (size_t)head[0] << 8 | head[1];
-    uint8_t *msg = malloc(len ? len : 1);
+    uint8_t *msg = dill_malloc(len ? len : 1);
     if(!msg) return -1;
     rc = tcp_io(fd, msg, len, 0, deadline, capped);
     if(rc == 0) {
@@ -913,9 +914,9 @@ static int run(struct lookup *lk) {
 
 int dill_resolve(struct dill_ipaddr *addrs, int naddrs, const char *name,
       int family, int port, int64_t deadline) {
-    if(!dill_may_block(dill_running())) return -1;
+    if(!dill_may_block_now()) return -1;
     int cap = naddrs < MAXFOUND ? naddrs : MAXFOUND;
-    struct lookup *lk = malloc(sizeof(*lk) +
+    struct lookup *lk = dill_malloc(sizeof(*lk) +
         (size_t)cap * sizeof(struct dill_dns_addr));
     if(!lk) {
         errno = ENOMEM;

@@ -44,6 +44,7 @@
 #include <valgrind/valgrind.h>
 #endif
 
+#include "alloc.h"
 #include "stack.h"
 
 #define CANARY 0x6c69626469696c6cULL
@@ -240,7 +241,7 @@ static int install_markers(struct dill_stack_chunk *c) {
 
 static int map_chunk(struct dill_stack_chunk *c) {
     c->len = chunk_len(c->guard);
-    c->base = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+    c->base = dill_mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
         MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if(c->base == MAP_FAILED) return -1;
     /* Guarded: a guard page below each slot; plain: one pad page below. */
@@ -273,7 +274,7 @@ __attribute__((noinline, cold))
 static struct dill_stack_chunk *chunk_new(struct dill_stacks *s) {
     read_limits();
     dill_overflow_watch(s);
-    struct dill_stack_chunk *c = calloc(1, sizeof(*c));
+    struct dill_stack_chunk *c = dill_calloc(1, sizeof(*c));
     if(!c) return NULL;
     if(map_guarded_chunk(c) < 0) {
         free(c);

@@ -90,7 +90,6 @@ static int listener_make(struct tcp_listener *l, int fd) {
     l->fd = fd;
     int h = dill_hmake(&l->hvfs);
     if(h < 0) {
-        dill_fd_close(fd);
         listener_free(l);
         return -1;
     }
@@ -136,7 +135,9 @@ static int listen_with(struct dill_ipaddr *addr, int backlog,
         listener_free(l);
         return -1;
     }
-    return listener_make(l, fd);
+    int h = listener_make(l, fd);
+    if(h < 0) dill_fd_close(fd);
+    return h;
 }
 
 DILL_EXPORT int dill_tcp_listen_mem(struct dill_ipaddr *addr, int backlog,
@@ -313,7 +314,7 @@ static int listener_fromfd(int fd, struct dill_tcp_listener_storage *mem) {
         listener_free(l);
         return -1;
     }
-    return listener_make(l, copy);
+    return dill_fd_adopted(fd, copy, listener_make(l, copy));
 }
 
 DILL_EXPORT int dill_tcp_fromfd_mem(int fd, struct dill_tcp_storage *mem) {

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "ctx.h"
 #include "timer.h"
 
@@ -74,10 +75,10 @@ static int grow(struct dill_timers *t) {
         return -1;
     }
     struct dill_timer_entry *heap =
-        realloc(t->heap, capacity * sizeof(struct dill_timer_entry));
+        dill_realloc(t->heap, capacity * sizeof(struct dill_timer_entry));
     if(!heap) goto nomem;
     t->heap = heap;
-    uint32_t *where = realloc(t->where, capacity * sizeof(uint32_t));
+    uint32_t *where = dill_realloc(t->where, capacity * sizeof(uint32_t));
     if(!where) goto nomem;
     t->where = where;
     for(uint32_t k = t->capacity; k < capacity; k++) where[k] = k + 1;
@@ -120,7 +121,7 @@ static int wheel_add(struct dill_timers *t, struct dill_tmclause *tc) {
     if(l->len == l->cap) {
         uint32_t cap = l->cap ? l->cap * 2 : 8;
         struct dill_tmclause **items = cap > l->cap ?
-            realloc(l->items, cap * sizeof(struct dill_tmclause *)) : NULL;
+            dill_realloc(l->items, cap * sizeof(struct dill_tmclause *)) : NULL;
         if(!items) {
             errno = ENOMEM;
             return -1;
@@ -179,14 +180,14 @@ static int64_t wheel_next(const struct dill_timers *t) {
 
 static void withdraw_timer(struct dill_clause *cl) {
     struct dill_tmclause *tc = dill_cont(cl, struct dill_tmclause, cl);
-    struct dill_timers *t = &dill_ctx()->timers;
+    struct dill_timers *t = &dill_ctx_made()->timers;
     if(tc->in_wheel) wheel_remove(t, tc);
     else heap_remove(t, t->where[tc->slot]);
 }
 
 int dill_timer_waitfor(struct dill_tmclause *tc, int64_t deadline) {
     if(deadline < 0) return 0;
-    struct dill_timers *t = &dill_ctx()->timers;
+    struct dill_timers *t = &dill_ctx_made()->timers;
     tc->deadline = deadline;
     if(deadline >= t->base && deadline - t->base < DILL_WHEEL) {
         if(wheel_add(t, tc) < 0) return -1;

@@ -61,8 +61,9 @@ struct dill_timers {
     struct dill_wheel_list lists[DILL_WHEEL];
 };
 
-/* Make deadline one clause of the running coroutine's coming wait.
-   Negative deadlines register nothing. 0 or -1/ENOMEM. */
+/* Make deadline one clause of the running coroutine's coming wait (the
+   thread has a context by then). Negative deadlines register nothing. 0
+   or -1/ENOMEM. */
 int dill_timer_waitfor(struct dill_tmclause *tc, int64_t deadline);
 
 /* Earliest deadline, or -1 when no timer is set. */

@@ -40,6 +40,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "alloc.h"
 #include "tlsbio.h"
 
 /* The DTLS datagram size the handshake fragments its messages to: 1200
@@ -126,7 +127,7 @@ static int reserve(struct outq *q, size_t more) {
     if(q->cap - q->len >= more) return 0;
     size_t cap = q->cap ? q->cap : 4096;
     while(cap - q->len < more) cap *= 2;
-    uint8_t *data = realloc(q->data, cap);
+    uint8_t *data = dill_realloc(q->data, cap);
     if(!data) return -1;
     q->data = data;
     q->cap = cap;
@@ -282,7 +283,7 @@ static struct dill_tlsbio *engine_new(void *below, int dgram, SSL_CTX *ctx,
       int server) {
     /* Bad files, a bad key: EFAULT, as the original says. */
     if(!ctx) return openssl_failed(EFAULT);
-    struct dill_tlsbio *t = calloc(1, sizeof(*t));
+    struct dill_tlsbio *t = dill_calloc(1, sizeof(*t));
     if(!t) {
         SSL_CTX_free(ctx);
         ERR_clear_error();
@@ -344,7 +345,7 @@ int dill_tlsbio_broken(const struct dill_tlsbio *t) {
 void *dill_tlsbio_scratch(struct dill_tlsbio *t, int out) {
     uint8_t **s = &t->scratch[out ? 1 : 0];
     if(!*s) {
-        *s = malloc(DILL_DTLS_MAX_MESSAGE);
+        *s = dill_malloc(DILL_DTLS_MAX_MESSAGE);
         if(!*s) errno = ENOMEM;
     }
     return *s;
@@ -403,7 +404,7 @@ static int flush(struct dill_tlsbio *t, int64_t deadline) {
 
 static int reserve_in(struct dill_tlsbio *t, size_t len) {
     if(t->in_cap >= len) return 0;
-    uint8_t *in = realloc(t->in, len);
+    uint8_t *in = dill_realloc(t->in, len);
     if(!in) {
         errno = ENOMEM;
         return -1;

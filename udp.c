@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "alloc.h"
 #include "fdsock.h"
 #include "ipaddr.h"
 #include "layer.h"
@@ -82,7 +83,7 @@ static size_t count_pieces(struct dill_iolist *first) {
 
 static struct iovec *iov_alloc(struct iovec *stack, size_t n) {
     if(n <= IOV_STACK) return stack;
-    struct iovec *iov = malloc(n * sizeof(struct iovec));
+    struct iovec *iov = dill_malloc(n * sizeof(struct iovec));
     if(!iov) errno = ENOMEM;
     return iov;
 }
@@ -153,7 +154,7 @@ static struct iovec *recv_iov(struct dill_iolist *first, struct iovec *stack,
     if(drop > SCRATCH_MAX) drop = SCRATCH_MAX;
     struct iovec *iov = iov_alloc(stack, *n);
     if(!iov) return NULL;
-    if(drop && !(*scratch = malloc(drop))) {
+    if(drop && !(*scratch = dill_malloc(drop))) {
         iov_free(iov, stack);
         errno = ENOMEM;
         return NULL;

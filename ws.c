@@ -29,6 +29,7 @@
 #include <pthread.h>
 #endif
 
+#include "alloc.h"
 #include "iol.h"
 #include "layer.h"
 #include "random.h"
@@ -155,7 +156,7 @@ static uint8_t *scratch_lend(size_t want, size_t *cap) {
         if(t->cap < want) {
             /* Two sizes only: most messages are small. */
             size_t size = want <= 4096 ? 4096 : CHUNK;
-            uint8_t *grown = realloc(t->scratch, size);
+            uint8_t *grown = dill_realloc(t->scratch, size);
             if(grown) {
                 t->scratch = grown;
                 t->cap = size;
@@ -170,7 +171,7 @@ static uint8_t *scratch_lend(size_t want, size_t *cap) {
             return t->scratch;
         }
     }
-    uint8_t *own = malloc(want);
+    uint8_t *own = dill_malloc(want);
     if(!own) {
         errno = ENOMEM;
         return NULL;

@@ -15,7 +15,7 @@ endif
 if LINUX_EPOLL
 # The whole runtime again, with poller_kqueue.c as its backend and the
 # emulation under <sys/event.h>. A convenience library: nothing installed.
-check_LTLIBRARIES = tests/libdill_kqueue.la
+check_LTLIBRARIES += tests/libdill_kqueue.la
 tests_libdill_kqueue_la_SOURCES = $(dill_core_sources) poller_kqueue.c \
 	tests/kqueue/kqueue_emul.c tests/kqueue/sys/event.h
 tests_libdill_kqueue_la_CPPFLAGS = -I$(srcdir)/tests/kqueue

@@ -4,6 +4,7 @@ include tests/cr.mk
 include tests/chan.mk
 include tests/poller.mk
 include tests/dns.mk
+include tests/inject.mk
 if SOCKETS
 include tests/bsock.mk
 include tests/ipaddr.mk
