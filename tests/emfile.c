@@ -38,6 +38,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -819,6 +820,57 @@ static void test_no_descriptor(void) {
     CHECK(close(fds[0]) == 0 && close(fds[1]) == 0);
 }
 
+/* A thread's first libdill call makes its scheduler, whose poller (epoll,
+   kqueue) holds a descriptor: with none free that call fails with EMFILE,
+   nothing is left of the attempt, and the thread's next call, with room,
+   makes it. The poll backend needs no descriptor. */
+struct first_calls {
+    sem_t failed, released;
+    int rc[2], err[2];
+};
+
+static void *two_first_calls(void *arg) {
+    struct first_calls *fc = arg;
+    int ch[2];
+    for(int i = 0; i < 2; i++) {
+        errno = 0;
+        fc->rc[i] = chmake(ch);
+        fc->err[i] = errno;
+        if(i == 0 && fc->rc[0] == 0)
+            CHECK(hclose(ch[0]) == 0 && hclose(ch[1]) == 0);
+        if(i == 0) {
+            CHECK(sem_post(&fc->failed) == 0);
+            CHECK(sem_wait(&fc->released) == 0);
+        }
+    }
+    CHECK(hclose(ch[0]) == 0 && hclose(ch[1]) == 0);
+    return NULL;
+}
+
+static void test_thread_context(void) {
+    struct first_calls fc;
+    CHECK(sem_init(&fc.failed, 0, 0) == 0);
+    CHECK(sem_init(&fc.released, 0, 0) == 0);
+    int fds = fd_count();
+    /* The thread itself takes no descriptor. */
+    squeeze(0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, two_first_calls, &fc) == 0);
+    CHECK(sem_wait(&fc.failed) == 0);
+#if defined DILL_POLLER_HOLDS_FD
+    CHECK(fc.rc[0] == -1 && fc.err[0] == EMFILE);
+#else
+    CHECK(fc.rc[0] == 0);
+#endif
+    release();
+    CHECK(sem_post(&fc.released) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(fc.rc[1] == 0);
+    /* The thread's scheduler went with it. */
+    CHECK(fd_count() == fds);
+    CHECK(sem_destroy(&fc.failed) == 0 && sem_destroy(&fc.released) == 0);
+}
+
 /* ---- The environment ------------------------------------------------------ */
 
 static void write_file(const char *name, const char *text) {
@@ -876,6 +928,7 @@ int main(void) {
 
     int fds = fd_count();
     test_no_descriptor();
+    test_thread_context();
     test_tcp_listen();
     test_tcp_connect_accept();
     test_tcp_fromfd();
