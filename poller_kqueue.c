@@ -330,16 +330,18 @@ static int collect(struct dill_poller *p, int n,
       struct dill_poller_event *events, int max, int *count) {
     int any = 0;
     for(int i = 0; i < n; i++) {
-        const struct kevent *ev = &p->results[i];
-        if(ev->ident >= (uintptr_t)p->nslots || !dir_of(ev->filter)) continue;
-        if(ev->flags & EV_ERROR) {
-            if(ev->data != 0)
-                change_failed(p, (int)ev->ident, dir_of(ev->filter),
-                    (int)ev->data);
+        /* A copy: event() may queue a change, and growing the changelist
+           moves p->results (realloc keeps the entries, not the address). */
+        struct kevent ev = p->results[i];
+        if(ev.ident >= (uintptr_t)p->nslots || !dir_of(ev.filter)) continue;
+        if(ev.flags & EV_ERROR) {
+            if(ev.data != 0)
+                change_failed(p, (int)ev.ident, dir_of(ev.filter),
+                    (int)ev.data);
             continue;
         }
         any = 1;
-        event(p, ev, events, max, count);
+        event(p, &ev, events, max, count);
     }
     return any;
 }
