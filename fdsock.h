@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h> /* socklen_t, struct sockaddr */
 
 #include "libdill.h"
 

@@ -36,4 +36,8 @@ check_PROGRAMS += tests/epoll_fault
 TESTS += tests/epoll_fault
 tests_epoll_fault_SOURCES = tests/epoll_fault.c
 tests_epoll_fault_LDADD = $(dill_test_ldadd)
+# Linked statically against musl, the library's epoll_create1 brings in
+# libc.a's epoll object, which defines epoll_ctl too: without this flag
+# that is a second definition. The first one, the test's, is kept.
+tests_epoll_fault_LDFLAGS = -Wl,--allow-multiple-definition
 endif
