@@ -50,10 +50,16 @@ coroutine static void do_detach(int s, int64_t deadline,
     finish(r, term_detach(s, deadline));
 }
 
-/* Sends data messages until sending fails. */
+/* Sends data messages until sending fails. They are large (the 1-byte
+   prefix allows 255) so that filling the kernel's buffers, which this
+   coroutine does without letting the other run, takes few calls: with
+   4-byte messages a loaded machine took seconds before the receiver's
+   turn came. */
 coroutine static void flood(int s, volatile struct result *r) {
+    char data[200];
+    memset(data, 'd', sizeof(data));
     int rc;
-    while((rc = msend(s, "data", 4, -1)) == 0) {}
+    while((rc = msend(s, data, sizeof(data), -1)) == 0) {}
     finish(r, rc);
 }
 
