@@ -259,6 +259,21 @@ static ssize_t udp_mrecvl(struct dill_msock_vfs *mvfs,
     return recv_list(u, NULL, first, last, deadline);
 }
 
+/* Binds fd to local, whose port is 0, or to the family's wildcard address
+   when there is no local, and writes the port it got back into local. */
+static int bind_any_port(int fd, struct dill_ipaddr *local, sa_family_t family) {
+    union sockaddr_ip bound;
+    memset(&bound, 0, sizeof(bound));
+    if(local) memcpy(&bound, local, dill_addr_len(family));
+    else bound.sa.sa_family = family;
+    if(bind(fd, &bound.sa, dill_addr_len(family)) < 0) return -1;
+    if(!local) return 0;
+    socklen_t len = sizeof(bound);
+    if(getsockname(fd, &bound.sa, &len) < 0) return -1;
+    dill_addr_set_port(local, bound.sin.sin_port);
+    return 0;
+}
+
 /* A set-up socket for local/remote, bound to local when given (its port
    written back when it was 0), or -1 with nothing left open. */
 static int open_socket(struct dill_ipaddr *local,
@@ -276,17 +291,20 @@ static int open_socket(struct dill_ipaddr *local,
     }
     int fd = socket(family, SOCK_DGRAM, 0);
     if(fd < 0) return -1;
-    if(dill_fd_setup(fd) < 0) goto fail;
-    if(local) {
+    if(local && dill_addr_port(local) != 0) {
+        /* A chosen port: SO_REUSEADDR first, so that it may be shared. */
+        if(dill_fd_setup(fd) < 0) goto fail;
         if(bind(fd, (const struct sockaddr *)local, dill_addr_len(family)) < 0)
             goto fail;
-        if(dill_addr_port(local) == 0) {
-            union sockaddr_ip bound;
-            socklen_t len = sizeof(bound);
-            if(getsockname(fd, &bound.sa, &len) < 0) goto fail;
-            dill_addr_set_port(local, bound.sin.sin_port);
-        }
+        return fd;
     }
+    /* Any port: bound before SO_REUSEADDR is set. Linux lets a UDP socket
+       that has it take, when it binds to port 0 (or on its first send), a
+       port that another such socket holds, and the two would then share
+       each other's datagrams. Without it at bind, the port is one nobody
+       holds. */
+    if(bind_any_port(fd, local, family) < 0 || dill_fd_setup(fd) < 0)
+        goto fail;
     return fd;
 fail:
     dill_fd_close(fd);

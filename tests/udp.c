@@ -5,7 +5,8 @@
  * udp_open_mem (storage at every offset 0..7; NULL local and remote; the
  * family rules, EINVAL for mixed families, EAFNOSUPPORT for an unset
  * address; bind errors reported: EADDRINUSE, EADDRNOTAVAIL; the ephemeral
- * port written back; EMFILE; ECANCELED from handle creation); unconnected
+ * port written back, a port of its own for every socket given port 0 or
+ * no local address, SO_REUSEADDR set all the same; EMFILE; ECANCELED from handle creation); unconnected
  * use (udp_send/udp_sendl/udp_recv/udp_recvl with an address per call, the
  * sender's address reported) and connected-style use (remote given at
  * open: msend/msendl/mrecv/mrecvl; datagrams from another port or another
@@ -143,8 +144,8 @@ coroutine static void do_mrecv(int s, int64_t deadline,
 static void test_open(int family) {
     struct ipaddr b;
     int sb = open_local(family, &b, NULL);
-    /* Neither address: an unbound socket of the family (IPv4 without
-       any), bound by the kernel at the first send. */
+    /* Neither address: a socket of the family (IPv4 without any), bound
+       to the wildcard address on a port of its own. */
     if(family == AF_INET) {
         int s = udp_open(NULL, NULL);
         CHECK(s >= 0);
@@ -241,6 +242,45 @@ static void test_open(int family) {
         CHECK(mrecv(s, &got, sizeof(got), SOON) == sizeof(got) && got == off);
         CHECK(hclose(s) == 0);
     }
+    CHECK(hclose(sb) == 0);
+}
+
+/* Sockets given port 0, or no local address, each get a port nobody else
+   holds: Linux would give a UDP socket with SO_REUSEADDR set before it
+   binds a port that another such socket holds, and the two would share
+   their datagrams (seen as a test on another port receiving nothing).
+   SO_REUSEADDR is still set after bind: a socket opened on the same port
+   explicitly shares it. */
+#define PORT_SOCKETS 300
+
+static void test_distinct_ports(int family) {
+    struct ipaddr b;
+    int sb = open_local(family, &b, NULL);
+    int socks[2 * PORT_SOCKETS];
+    int ports[2 * PORT_SOCKETS];
+    for(int i = 0; i < PORT_SOCKETS; i++) {
+        struct ipaddr a;
+        socks[i] = open_local(family, &a, NULL);
+        ports[i] = ipaddr_port(&a);
+    }
+    for(int i = PORT_SOCKETS; i < 2 * PORT_SOCKETS; i++) {
+        socks[i] = udp_open(NULL, &b);
+        CHECK(socks[i] >= 0);
+        CHECK(msend(socks[i], &i, sizeof(i), -1) == 0);
+        struct ipaddr from;
+        int got = -1;
+        CHECK(udp_recv(sb, &from, &got, sizeof(got), SOON) == sizeof(got));
+        CHECK(got == i);
+        ports[i] = ipaddr_port(&from);
+    }
+    for(int i = 0; i < 2 * PORT_SOCKETS; i++)
+        for(int j = i + 1; j < 2 * PORT_SOCKETS; j++) CHECK(ports[i] != ports[j]);
+    struct ipaddr shared;
+    make_addr(&shared, family, loopback(family), ports[0]);
+    int s = udp_open(&shared, NULL);
+    CHECK(s >= 0);
+    CHECK(hclose(s) == 0);
+    for(int i = 0; i < 2 * PORT_SOCKETS; i++) CHECK(hclose(socks[i]) == 0);
     CHECK(hclose(sb) == 0);
 }
 
@@ -742,6 +782,7 @@ int main(void) {
     int families[2] = {AF_INET, AF_INET6};
     for(int i = 0; i < 2; i++) {
         RUN(test_open(families[i]));
+        RUN(test_distinct_ports(families[i]));
         RUN(test_unconnected(families[i]));
         RUN(test_connected(families[i]));
         RUN(test_truncation(families[i]));
