@@ -225,6 +225,7 @@ static int queued_errno(void) {
    errno from it, or to fallback when it says nothing we can name. */
 static void *openssl_failed(int fallback) {
     int err = queued_errno();
+    if(!err) dill_inject_unnamed_openssl_failure();
     errno = err ? err : fallback;
     return NULL;
 }
@@ -507,6 +508,7 @@ static int failure(struct dill_tlsbio *t, int code, int queued) {
     t->broken = 1;
     if(code == SSL_ERROR_SYSCALL && t->bio_err) return t->bio_err;
     if(queued == ENOMEM) return ENOMEM;
+    dill_inject_unnamed_openssl_failure();
     return EFAULT;
 }
 
