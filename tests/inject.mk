@@ -19,7 +19,9 @@ tests_inject_core_SOURCES = tests/inject_core.c tests/inject_driver.c \
 tests_inject_core_LDADD = tests/libdill_inject.la
 
 if SOCKETS
-inject_socket_tests = tests/inject_sockets tests/inject_protocols
+# tests/inject_resolver runs in namespaces of its own: it needs root.
+inject_socket_tests = tests/inject_sockets tests/inject_protocols \
+	tests/inject_resolver
 check_PROGRAMS += $(inject_socket_tests)
 TESTS += $(inject_socket_tests)
 tests_inject_sockets_SOURCES = tests/inject_sockets.c tests/inject_driver.c \
@@ -28,4 +30,7 @@ tests_inject_sockets_LDADD = tests/libdill_inject.la
 tests_inject_protocols_SOURCES = tests/inject_protocols.c \
 	tests/inject_driver.c tests/inject.h
 tests_inject_protocols_LDADD = tests/libdill_inject.la
+tests_inject_resolver_SOURCES = tests/inject_resolver.c \
+	tests/inject_driver.c tests/inject.h
+tests_inject_resolver_LDADD = tests/libdill_inject.la
 endif
