@@ -23,6 +23,12 @@ void *dill_realloc(void *ptr, size_t size);
 void *dill_mmap(void *addr, size_t len, int prot, int flags, int fd,
     off_t off);
 
+/* tlsbio.c reports an OpenSSL failure as EFAULT because OpenSSL's error
+   queue named no cause it knows (no lack of memory among them). The test
+   build counts these: when OpenSSL's own allocations are made to fail, an
+   EFAULT is only what the library could know. */
+void dill_inject_unnamed_openssl_failure(void);
+
 #else
 
 static inline void *dill_malloc(size_t size) {
@@ -40,6 +46,9 @@ static inline void *dill_realloc(void *ptr, size_t size) {
 static inline void *dill_mmap(void *addr, size_t len, int prot, int flags,
       int fd, off_t off) {
     return mmap(addr, len, prot, flags, fd, off);
+}
+
+static inline void dill_inject_unnamed_openssl_failure(void) {
 }
 
 #endif

@@ -94,6 +94,7 @@ static struct {
     struct file hosts;
     struct file nsswitch;
     int64_t checked; /* now() of the last look at the files; 0: never */
+    int stale;       /* resolv.conf or nsswitch.conf changed since conf */
     int err;         /* 0, or why resolv.conf cannot be used */
     struct conf conf;
 } cache = {
@@ -477,13 +478,18 @@ static int refresh(void) {
         int a = file_refresh(&cache.resolv);
         int b = file_refresh(&cache.nsswitch);
         int c = file_refresh(&cache.hosts);
+        /* A file read by a look that fails on another one is as it is
+           now, and the next look sees no change: it must still be
+           parsed then. */
+        if(a > 0 || b > 0) cache.stale = 1;
         if(a < 0 || b < 0 || c < 0) {
             /* Look again next time: nothing about the files was learnt. */
             cache.checked = 0;
             return -1;
         }
         cache.checked = t;
-        if(a || b) {
+        if(cache.stale) {
+            cache.stale = 0;
             cache.err = cache.resolv.present ? 0 : ENOENT;
             if(!cache.err) parse_conf(&cache.conf);
         }

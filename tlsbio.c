@@ -221,10 +221,23 @@ static int queued_errno(void) {
     return err;
 }
 
+/* OpenSSL 3.0 often queues another cause than ERR_R_MALLOC_FAILURE when
+   one of its own allocations fails (a decode error, an internal error, a
+   key too small). malloc sets errno to ENOMEM, and so does a system call
+   that lacks memory: with errno cleared before the OpenSSL calls, ENOMEM
+   after them says that memory ran out, whatever the queue says. */
+static int lacked_memory(int queued, int after) {
+    return queued == ENOMEM || (!queued && after == ENOMEM);
+}
+
 /* OpenSSL failed: forget its error queue (nothing is printed) and set
-   errno from it, or to fallback when it says nothing we can name. */
+   errno from it, or to fallback when it says nothing we can name. errno
+   was cleared before the calls that failed. */
 static void *openssl_failed(int fallback) {
+    int after = errno;
     int err = queued_errno();
+    if(lacked_memory(err, after)) err = ENOMEM;
+    if(!err) dill_inject_unnamed_openssl_failure();
     errno = err ? err : fallback;
     return NULL;
 }
@@ -240,6 +253,7 @@ static SSL_CTX *ctx_new(const SSL_METHOD *method) {
 /* The shared client context, with a reference for the caller. */
 static SSL_CTX *client_ctx_get(int dgram) {
     SSL_CTX *ctx = NULL;
+    errno = 0; /* see lacked_memory */
     pthread_mutex_lock(&global_lock);
     if(global_init() == 0) {
         if(!client_ctx[dgram])
@@ -256,6 +270,7 @@ static SSL_CTX *client_ctx_get(int dgram) {
    time, as the caller names them. */
 static SSL_CTX *server_ctx_new(int dgram, const char *cert,
       const char *pkey) {
+    errno = 0; /* see lacked_memory */
     pthread_mutex_lock(&global_lock);
     int rc = global_init();
     pthread_mutex_unlock(&global_lock);
@@ -499,14 +514,15 @@ static int call(struct dill_tlsbio *t, enum op op, void *buf, size_t len,
    queue said (queued_errno). A connection whose engine ran out of memory
    halfway through a record cannot go on: it is broken, as after any other
    failure, and ENOMEM says why. */
-static int failure(struct dill_tlsbio *t, int code, int queued) {
+static int failure(struct dill_tlsbio *t, int code, int queued, int after) {
     if(code == SSL_ERROR_ZERO_RETURN) {
         t->closed = 1;
         return EPIPE;
     }
     t->broken = 1;
     if(code == SSL_ERROR_SYSCALL && t->bio_err) return t->bio_err;
-    if(queued == ENOMEM) return ENOMEM;
+    if(lacked_memory(queued, after)) return ENOMEM;
+    dill_inject_unnamed_openssl_failure();
     return EFAULT;
 }
 
@@ -523,13 +539,15 @@ static int run(struct dill_tlsbio *t, enum op op, void *buf, size_t len,
         ERR_clear_error();
         t->bio_err = 0;
         t->want = 0;
+        errno = 0; /* see lacked_memory */
         int rc = call(t, op, buf, len, done);
+        int after = errno;
         int code = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, rc);
         int queued = queued_errno();
         int want_read = code == SSL_ERROR_WANT_READ &&
             (op == OP_HANDSHAKE || op == OP_READ);
         int err = code == SSL_ERROR_NONE || want_read ? 0 :
-            failure(t, code, queued);
+            failure(t, code, queued, after);
         /* After a failure the output is an alert, sent if the socket below
            takes it at once: it must not delay the report (a peer that
            does not read could hold us until the deadline). */
