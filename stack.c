@@ -10,7 +10,9 @@
  * get guard pages only while that many mappings would last, about 28,000
  * stacks. Linux 6.13 and later make them page-table markers instead
  * (MADV_GUARD_INSTALL), all 64 of a chunk in one process_madvise call,
- * which leaves the mappings to the program and costs a third of mprotect.
+ * which leaves the mappings to the program and costs a third of mprotect;
+ * they are used once a probe has seen one fault (an emulator may accept
+ * them and enforce nothing).
  * The limit stays: a guard still costs about a quarter of starting a
  * coroutine, and a million coroutines should start as fast as goroutines.
  * Beyond it a chunk is one plain mapping laid out as
@@ -31,6 +33,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +92,14 @@ struct dill_stack_chunk {
 static size_t page_size;
 static long guarded_limit;  /* guard pages the process may have */
 static long guarded_live;   /* updated atomically: chunks are per thread */
-static int markers_fail;    /* the kernel has no guard markers */
+static int markers_state;   /* enum markers_state, updated atomically */
+
+/* Whether guard markers fault, found out once per process. */
+enum markers_state {
+    MARKERS_UNKNOWN, /* not probed yet, or the probe could not tell */
+    MARKERS_WORK,
+    MARKERS_FAIL     /* refused, or accepted and not enforced */
+};
 
 /* ---- Process-wide figures ---------------------------------------------- */
 
@@ -215,9 +225,50 @@ static int install_markers_at_once(struct dill_stack_chunk *c) {
 #endif
 }
 
+/* A marker on a page of its own, then a write(2) from that page to a
+   pipe: a marker that works makes the kernel's copy fail with EFAULT, with
+   no signal. qemu-user accepts MADV_GUARD_INSTALL and ignores it, so there
+   the write succeeds and markers are not used (mprotect still works under
+   qemu). Seven system calls, once per process. MARKERS_UNKNOWN when memory
+   or a descriptor is lacking: the probe is tried again for the next chunk. */
+static int probe_markers(void) {
+#if !defined __linux__
+    return MARKERS_FAIL;
+#else
+    int err = errno;
+    int state = MARKERS_UNKNOWN;
+    char *page = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if(page == MAP_FAILED) return state;
+    int p[2];
+    if(madvise(page, page_size, MADV_GUARD_INSTALL) != 0) {
+        if(errno == EINVAL) state = MARKERS_FAIL;
+    } else if(pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
+        ssize_t n = write(p[1], page, 1);
+        state = n < 0 && errno == EFAULT ? MARKERS_WORK : MARKERS_FAIL;
+        close(p[0]);
+        close(p[1]);
+    }
+    munmap(page, page_size);
+    errno = err;
+    return state;
+#endif
+}
+
+/* Whether this chunk may use markers; racing threads probe alike. */
+static int markers_usable(void) {
+    int state = __atomic_load_n(&markers_state, __ATOMIC_RELAXED);
+    if(state == MARKERS_UNKNOWN) {
+        state = probe_markers();
+        if(state != MARKERS_UNKNOWN)
+            __atomic_store_n(&markers_state, state, __ATOMIC_RELAXED);
+    }
+    return state == MARKERS_WORK;
+}
+
 /* Guard markers for every slot; 0 when the kernel has none. */
 static int install_markers(struct dill_stack_chunk *c) {
-    if(markers_fail) return 0;
+    if(!markers_usable()) return 0;
     if(install_markers_at_once(c)) {
         memset(c->kind, DILL_STACK_GUARDED, sizeof(c->kind));
         return 1;
@@ -228,7 +279,7 @@ static int install_markers(struct dill_stack_chunk *c) {
         c->kind[k] = DILL_STACK_GUARDED;
         if(madvise(guard, page_size, MADV_GUARD_INSTALL) == 0) continue;
         if(errno == EINVAL && k == 0) {
-            markers_fail = 1;
+            __atomic_store_n(&markers_state, MARKERS_FAIL, __ATOMIC_RELAXED);
             errno = err;
             return 0;
         }

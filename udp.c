@@ -81,7 +81,15 @@ static size_t count_pieces(struct dill_iolist *first) {
     return n;
 }
 
+/* Room for n iovecs, and for one when n is 0: an empty datagram goes
+   through sendmsg and recvmsg as one empty iovec rather than none, since
+   qemu-user answers a call with no iovec at all by returning 0 without
+   making the system call (nothing sent, nothing received). */
 static struct iovec *iov_alloc(struct iovec *stack, size_t n) {
+    if(n == 0) {
+        stack[0].iov_base = NULL;
+        stack[0].iov_len = 0;
+    }
     if(n <= IOV_STACK) return stack;
     struct iovec *iov = dill_malloc(n * sizeof(struct iovec));
     if(!iov) errno = ENOMEM;
@@ -123,7 +131,7 @@ static int send_list(struct udp_sock *u, const struct dill_ipaddr *addr,
         i++;
     }
     msg.msg_iov = iov;
-    msg.msg_iovlen = n;
+    msg.msg_iovlen = n ? n : 1;
     ssize_t rc;
     do rc = sendmsg(u->fd, &msg, 0);
     while(rc < 0 && errno == EINTR);
@@ -219,7 +227,7 @@ static ssize_t recv_list(struct udp_sock *u, struct dill_ipaddr *addr,
     if(!iov) return -1;
     struct msghdr msg = {0};
     msg.msg_iov = iov;
-    msg.msg_iovlen = n;
+    msg.msg_iovlen = n ? n : 1;
     ssize_t rc = recv_datagram(u, addr, &msg, deadline);
     int err = errno;
     iov_free(iov, stack);

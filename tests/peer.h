@@ -10,6 +10,12 @@
  *                                  while the test's coroutines keep running
  *   peer_stop(pid)                 ends one peer
  *
+ * A peer that is a program of this build (examples/httpd, ...) runs
+ * under DILL_TEST_EMULATOR when that is set: the command, with its
+ * arguments, that runs the tests themselves on a machine of another kind
+ * (cross builds: DILL_TEST_EMULATOR=qemu-aarch64). Such a peer is known by
+ * its ELF header, which names the same machine as the test's own.
+ *
  * Every peer started here dies with the test however it ends: an exit
  * (CHECK failing included) kills the ones still running, and each peer is
  * also told by the kernel to die if the test process dies (a crash).
@@ -103,6 +109,48 @@ static void peer_require_python(const char *module, const char *package) {
         "apt-get install %s", module, package);
 }
 
+/* The ELF machine field of a program (bytes 18-19 of its header), or -1
+   if it is no ELF file. Compared raw: a machine's own byte order. */
+static int peer_elf_machine(const char *path) {
+    unsigned char h[20];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if(fd < 0) return -1;
+    ssize_t n = read(fd, h, sizeof(h));
+    close(fd);
+    if(n != (ssize_t)sizeof(h) || memcmp(h, "\177ELF", 4) != 0) return -1;
+    return h[18] << 8 | h[19];
+}
+
+/* The argv that runs path with argv's arguments: argv itself, or, for a
+   program built for the machine the test runs on while DILL_TEST_EMULATOR
+   is set, the emulator's words, then path, then the arguments. The
+   strings live in static storage until the next call. */
+static char *const *peer_command(const char *path, char *const argv[]) {
+    static char words[1024], program[4096];
+    static char *cmd[64];
+    const char *emulator = getenv("DILL_TEST_EMULATOR");
+    if(!emulator || !*emulator) return argv;
+    int machine = peer_elf_machine(path);
+    if(machine < 0 || machine != peer_elf_machine("/proc/self/exe"))
+        return argv;
+    CHECK(strlen(emulator) < sizeof(words) && strlen(path) < sizeof(program));
+    strcpy(words, emulator);
+    strcpy(program, path);
+    int n = 0;
+    for(char *w = strtok(words, " \t"); w; w = strtok(NULL, " \t")) {
+        CHECK(n < 48);
+        cmd[n++] = w;
+    }
+    CHECK(n > 0);
+    cmd[n++] = program;
+    for(int i = 1; argv[i]; i++) {
+        CHECK(n < 63);
+        cmd[n++] = argv[i];
+    }
+    cmd[n] = NULL;
+    return cmd;
+}
+
 static void peer_kill_all(void) {
     for(int i = 0; i < peer_count; i++) {
         if(peer_pids[i] <= 0) continue;
@@ -128,6 +176,12 @@ static pid_t peer_spawn(char *const argv[], int out_fd, const char *log) {
     CHECK(peer_count < PEER_MAX);
     const char *path = peer_which(argv[0]);
     if(!path) peer_fail("%s is not installed%s", argv[0], "");
+    char *const *cmd = peer_command(path, argv);
+    if(cmd != argv) {
+        path = peer_which(cmd[0]);
+        if(!path) peer_fail("DILL_TEST_EMULATOR: %s is not installed%s",
+            cmd[0], "");
+    }
     pid_t parent = getpid();
     fflush(stdout);
     fflush(stderr);
@@ -145,7 +199,7 @@ static pid_t peer_spawn(char *const argv[], int out_fd, const char *log) {
         /* Nothing of the test's (listening sockets, pipes) leaks into the
            peer. */
         for(int fd = 3; fd < 1024; fd++) close(fd);
-        execv(path, argv);
+        execv(path, cmd);
         _exit(127);
     }
     peer_pids[peer_count++] = pid;

@@ -13,6 +13,11 @@
  * coroutine on a library stack without a guard page (once more stacks are
  * alive than guard pages are given: vm.max_map_count / 2) that writes
  * past its bottom.
+ *
+ * On a 32-bit machine 4 GiB of address space hold about 15,000 stacks of
+ * 256 KiB: 10,000 coroutines are alive at once by default, and the library
+ * stack canary is not reached (the address space runs out before the guard
+ * pages do), which the test prints.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -397,7 +402,7 @@ coroutine static void receiver(int ch) {
 }
 
 static void test_many(void) {
-    int n = 100000;
+    int n = sizeof(void *) >= 8 ? 100000 : 10000;
     const char *env = getenv("DILL_TEST_COROUTINES");
     if(env)
         n = atoi(env);
@@ -467,7 +472,12 @@ int main(void) {
     test_not_guard();
     check_canary("go_mem canary", canary_go_mem_scenario);
     check_canary("bundle_go_mem canary", canary_bundle_go_mem_scenario);
-    check_library_canary("library stack canary", canary_library_scenario);
+    if(sizeof(void *) >= 8)
+        check_library_canary("library stack canary", canary_library_scenario);
+    else
+        printf("stack: library stack canary not run: a 32-bit address "
+            "space holds fewer stacks than the guard pages given "
+            "(vm.max_map_count / 2), so no library stack goes without one\n");
     test_many();
     return 0;
 }

@@ -32,3 +32,8 @@ clean-test-dirs:
 	-rm -rf tests/*.tmp
 .PHONY: clean-test-dirs
 EXTRA_DIST += tests/check.h
+
+# The test programs make check runs, one line: .ci/cross runs a subset.
+print-tests:
+	@echo $(TESTS)
+.PHONY: print-tests
