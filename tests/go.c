@@ -306,7 +306,7 @@ static void test_ecanceled(void) {
 
 struct mixed {
     char c;
-    long l;
+    long long l; /* a value beyond 32 bits, also where long has them */
     double d;
     char s[40];
     short sh;
@@ -319,7 +319,7 @@ coroutine static void many_args(double d, struct mixed m, int i1, int i2,
       const char *str, char ch, unsigned char uc, long double ld) {
     CHECK(d == 3.25);
     CHECK(m.c == 'k');
-    CHECK(m.l == -1234567890123L);
+    CHECK(m.l == -1234567890123LL);
     CHECK(m.d == -0.5);
     CHECK(strcmp(m.s, "struct passed by value") == 0);
     CHECK(m.sh == -7);
@@ -350,7 +350,7 @@ coroutine static void relaunch(int depth, double x) {
     struct mixed m;
     memset(&m, 0, sizeof(m));
     m.c = 'k';
-    m.l = -1234567890123L;
+    m.l = -1234567890123LL;
     m.d = -0.5;
     strcpy(m.s, "struct passed by value");
     m.sh = -7;
@@ -371,7 +371,7 @@ static void test_arguments(void) {
     struct mixed m;
     memset(&m, 0, sizeof(m));
     m.c = 'k';
-    m.l = -1234567890123L;
+    m.l = -1234567890123LL;
     m.d = -0.5;
     strcpy(m.s, "struct passed by value");
     m.sh = -7;
