@@ -20,11 +20,7 @@
 #include "now.h"
 #include "timer.h"
 
-#if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
-#include "switch_x86_64.h"
-#else
-#include "switch_fallback.h"
-#endif
+#include "switch.h"
 
 #if defined DILL_ASAN
 #include <pthread.h>
@@ -81,12 +77,9 @@ static void stack_bounds(struct dill_ctx *ctx, struct dill_cr *cr,
    resuming at its saved stack pointer skips the unpoisoning ASan does when
    an alloca goes out of scope, so clear what lies just below. */
 static void asan_unpoison_launcher(struct dill_cr *cr) {
-#if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
-    char *sp = (char *)cr->regs.slots[6];
-    ASAN_UNPOISON_MEMORY_REGION(sp - 4096, 4096);
-#else
-    (void)cr; /* siglongjmp is intercepted by ASan, which cleans up */
-#endif
+    char *sp = dill_regs_macro_sp(&cr->regs);
+    /* NULL: a sigjmp_buf, resumed by siglongjmp, which ASan intercepts. */
+    if(sp) ASAN_UNPOISON_MEMORY_REGION(sp - 4096, 4096);
 }
 
 /* A coroutine resumed by the launch macro's own code never passed through
@@ -341,10 +334,7 @@ DILL_EXPORT int dill_prologue(sigjmp_buf **jb, void **ptr, size_t len,
 #endif
     /* The caller saves itself here, then starts running on the new stack
        right below the record. */
-#if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
-    self->regs.slots[8] = 0; /* saved by the macro, not by us */
-#endif
-    *jb = (sigjmp_buf *)&self->regs;
+    *jb = dill_regs_for_macro(&self->regs);
     *ptr = cr;
     return created >= 0 ? created : 0;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "stack.h"
+#include "switch_regs.h"
 #include "utils.h"
 
 struct dill_cr;
@@ -33,19 +34,11 @@ enum dill_cr_state {
     DILL_FINISHED
 };
 
-/* The saved registers of a suspended coroutine. On x86-64 this is the
-   8-slot format of the launch macros, plus a ninth slot of our own that
-   says the library saved it (see switch_x86_64.h); elsewhere a sigjmp_buf. */
-#if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
-typedef struct { uint64_t slots[9]; } dill_regs;
-#else
-typedef sigjmp_buf dill_regs;
-#endif
 
 /* A coroutine's record. For launched coroutines it sits at the top of the
    coroutine's own stack; the main coroutine's is in the thread context. */
 struct dill_cr {
-    dill_regs regs;
+    dill_regs regs;                /* while suspended (switch_regs.h) */
     struct dill_cr *ready_next;    /* ready queue link */
     struct dill_clause *clauses;   /* registered clauses while blocked */
     int result_id;

@@ -117,6 +117,55 @@ DILL_EXPORT __attribute__((noinline)) void dill_epilogue(void);
 #define dill_setsp(x) \
     __asm__ volatile("" : : "r" (alloca(sizeof(size_t)))); \
     __asm__ volatile("movq %0, %%rsp" : : "r" (x) : "memory")
+#elif defined __i386__ && !defined DILL_ARCH_FALLBACK
+/* Save ebx, esi, edi, ebp, esp and the absolute resume address at the
+   buffer in edx. Yields 0 now, 1 when the library resumes it (with edx =
+   the buffer). The address comes from a call/pop, so the sequence needs no
+   text relocation in a PIE or shared object; ebx (the GOT register under
+   -fPIC) is only stored, never clobbered. The original's sequence wrote
+   ecx without declaring it; here it is declared, with the x87 stack and
+   the SSE registers the library's code may leave changed. */
+#if defined __SSE__
+#define DILL_I386_SSE_CLOBBERS_ , "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", \
+    "xmm5", "xmm6", "xmm7"
+#else
+#define DILL_I386_SSE_CLOBBERS_
+#endif
+#define dill_setjmp(ctx) ({ \
+    int dill_ret__; \
+    __asm__ volatile( \
+        "call 1f\n\t" \
+        "1:\n\t" \
+        "popl %%ecx\n\t" \
+        "addl $(2f-1b), %%ecx\n\t" \
+        "movl %%ebx, (%%edx)\n\t" \
+        "movl %%esi, 4(%%edx)\n\t" \
+        "movl %%edi, 8(%%edx)\n\t" \
+        "movl %%ebp, 12(%%edx)\n\t" \
+        "movl %%esp, 16(%%edx)\n\t" \
+        "movl %%ecx, 20(%%edx)\n\t" \
+        "xorl %%eax, %%eax\n\t" \
+        "2:\n\t" \
+        : "=a" (dill_ret__) \
+        : "d" (ctx) \
+        : "memory", "cc", "ecx", "st", "st(1)", "st(2)", "st(3)", "st(4)", \
+          "st(5)", "st(6)", "st(7)" DILL_I386_SSE_CLOBBERS_); \
+    dill_ret__; \
+})
+#define dill_longjmp(ctx) \
+    __asm__ volatile( \
+        "movl 16(%%edx), %%esp\n\t" \
+        "movl 12(%%edx), %%ebp\n\t" \
+        "movl 8(%%edx), %%edi\n\t" \
+        "movl 4(%%edx), %%esi\n\t" \
+        "movl (%%edx), %%ebx\n\t" \
+        "movl $1, %%eax\n\t" \
+        "jmp *20(%%edx)\n\t" \
+        : : "d" (ctx) : "memory")
+/* The dummy alloca makes the frame use ebp, so locals stay reachable. */
+#define dill_setsp(x) \
+    __asm__ volatile("" : : "r" (alloca(sizeof(size_t)))); \
+    __asm__ volatile("movl %0, %%esp" : : "r" (x) : "memory")
 #else
 /* Portable path: a real sigjmp_buf, and a stack move by alloca, which only
    works when the new stack lies below the current one. */

@@ -3,8 +3,8 @@
  * the launch macros (libdill.h): rbx, rbp, r12-r15, rsp, resume address.
  * A context resumes with rax = 1 and rdx = its buffer, which is what a
  * context saved by go() inside a user's program expects. Included by cr.c
- * only; the two functions follow the C calling convention, so the compiler
- * saves everything else itself.
+ * only (through switch.h); the two functions follow the C calling
+ * convention, so the compiler saves everything else itself.
  */
 #ifndef DILL_SWITCH_X86_64_H_INCLUDED
 #define DILL_SWITCH_X86_64_H_INCLUDED
@@ -60,5 +60,14 @@ __asm__(
     "    jmpq *56(%rdx)\n"
     ".size dill_jump_regs, .-dill_jump_regs\n"
     ".popsection\n");
+
+static inline sigjmp_buf *dill_regs_for_macro(dill_regs *r) {
+    r->slots[8] = 0;
+    return (sigjmp_buf *)r;
+}
+
+static inline void *dill_regs_macro_sp(dill_regs *r) {
+    return (void *)r->slots[6];
+}
 
 #endif
