@@ -74,7 +74,18 @@ DILL_EXPORT extern volatile void *dill_unoptimisable;
    expression and ends in dill_epilogue. */
 DILL_EXPORT __attribute__((noinline)) int dill_prologue(sigjmp_buf **ctx,
     void **ptr, size_t len, int bndl, const char *file, int line);
+/* Where go() saves its context with sigsetjmp, the compiler must know
+   that the path of the new coroutine never comes back from dill_epilogue:
+   it would otherwise see both paths out of sigsetjmp meet after go(), and
+   may move code from after go() to before the branch, where it runs at the
+   launch and again when the launcher resumes (gcc 12 for riscv64 moved a
+   loop counter's decrement there). The register-saving asm of x86-64 and
+   i386 is not a returns-twice call, and keeps the declaration as it was. */
+#if (defined __x86_64__ || defined __i386__) && !defined DILL_ARCH_FALLBACK
 DILL_EXPORT __attribute__((noinline)) void dill_epilogue(void);
+#else
+DILL_EXPORT __attribute__((noinline, noreturn)) void dill_epilogue(void);
+#endif
 
 #if defined __x86_64__ && !defined DILL_ARCH_FALLBACK
 /* Save rbx, rbp, r12-r15, rsp and the resume address at the buffer in rdx.
