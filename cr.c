@@ -78,7 +78,11 @@ static void stack_bounds(struct dill_ctx *ctx, struct dill_cr *cr,
    an alloca goes out of scope, so clear what lies just below. */
 static void asan_unpoison_launcher(struct dill_cr *cr) {
     char *sp = dill_regs_macro_sp(&cr->regs);
-    /* NULL: a sigjmp_buf, resumed by siglongjmp, which ASan intercepts. */
+    /* NULL: a sigjmp_buf, whose stack pointer glibc mangles. ASan's
+       siglongjmp interceptor only clears the stack it leaves, so the
+       launcher's is cleared here too, below its stack pointer as
+       dill_prologue saw it. */
+    if(!sp) sp = cr->asan_launch_sp;
     if(sp) ASAN_UNPOISON_MEMORY_REGION(sp - 4096, 4096);
 }
 
@@ -329,6 +333,8 @@ DILL_EXPORT int dill_prologue(sigjmp_buf **jb, void **ptr, size_t len,
     ctx->running = cr;
 #if defined DILL_ASAN
     asan_leave(ctx, self, cr, 0);
+    /* The caller's stack pointer, where go()'s alloca starts. */
+    self->asan_launch_sp = __builtin_dwarf_cfa();
     self->asan_pending = 1;
     cr->asan_pending = 1;
 #endif

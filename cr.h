@@ -55,6 +55,7 @@ struct dill_cr {
 #if defined DILL_ASAN
     void *asan_fake;               /* ASan's fake stack while suspended */
     uint8_t asan_pending;          /* resumed outside dill_switch */
+    char *asan_launch_sp;          /* its stack pointer at its last go() */
 #endif
 };
 
