@@ -74,7 +74,7 @@ clean-go-cache:
 # LIBDILL_ORIG=/prefix (an install of the original libdill 2.x), make bench
 # also builds the same source against it and prints ours/original per
 # figure: make bench LIBDILL_ORIG=/usr/local
-EXTRA_DIST += perf/suite-compare.sh
+EXTRA_DIST += perf/suite-compare.sh perf/ctxswitch-compare.sh
 CLEANFILES += perf/suite-orig
 perf/suite-orig: $(srcdir)/perf/suite.c $(srcdir)/perf/perf.h
 	$(CC) -O2 -I$(srcdir)/perf -I$(LIBDILL_ORIG)/include -o $@ \
