@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -74,6 +75,39 @@ fail:
     dill_fd_close(fd);
     return -1;
 #endif
+}
+
+/* Whether a connection may be queued on the listener. On Linux, accept on
+   an empty queue costs about 4 us (the kernel makes the new socket's file
+   before it looks at the queue, then frees it); a poll costs 0.3 us. So
+   poll first, and accept only what is there. Elsewhere accept says. */
+static int may_have_connection(int listener) {
+#if defined __linux__
+    struct pollfd p = {.fd = listener, .events = POLLIN};
+    /* Ready, an error, a closed fd or a failed poll: accept will tell. */
+    return poll(&p, 1, 0) != 0;
+#else
+    (void)listener;
+    return 1;
+#endif
+}
+
+int dill_fd_accept_wait(int listener, struct sockaddr *addr, socklen_t *len,
+      int64_t deadline) {
+    socklen_t room = len ? *len : 0;
+    for(;;) {
+        /* EBADF: the listener was closed under us (its handle may be
+           gone): the caller must not touch it. */
+        if(!may_have_connection(listener) && dill_fdin(listener, deadline) < 0)
+            return -1;
+        if(len) *len = room;
+        int fd = dill_fd_accept(listener, addr, len);
+        if(fd >= 0) return fd;
+        /* Taken by another process, or aborted by the peer: wait again. */
+        if(errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
+              errno != EINTR)
+            return -1;
+    }
 }
 
 void dill_fd_close(int fd) {

@@ -32,6 +32,15 @@ int dill_fd_setup(int fd);
    from accept, or from the setup with nothing left open). */
 int dill_fd_accept(int listener, struct sockaddr *addr, socklen_t *len);
 
+/* The next connection on a non-blocking listener, set up as
+   dill_fd_accept does, waiting with fdin until the deadline; connections
+   the kernel reports as aborted are skipped. *len (when len is not NULL)
+   is the room at addr, and the peer's address length on return. -1 with
+   errno from fdin (ETIMEDOUT, ECANCELED, EBADF: the listener was closed
+   meanwhile) or from accept. */
+int dill_fd_accept_wait(int listener, struct sockaddr *addr, socklen_t *len,
+    int64_t deadline);
+
 /* Abortive close: forget fd in the poller, SO_LINGER {1, 0}, close.
    errno is preserved. */
 void dill_fd_close(int fd);

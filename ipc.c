@@ -176,18 +176,7 @@ static int listen_socket(const struct sockaddr_un *sa, int backlog) {
 
 /* One accepted, set-up socket, or -1. */
 static int accept_socket(struct dill_hvfs *l, int64_t deadline) {
-    for(;;) {
-        int fd = dill_fd_accept(listener_fd(l), NULL, NULL);
-        if(fd >= 0) return fd;
-        if(errno == EAGAIN || errno == EWOULDBLOCK) {
-            /* EBADF here: the listener was closed under us and l may be
-               gone; return without touching it. */
-            if(dill_fdin(listener_fd(l), deadline) < 0) return -1;
-            continue;
-        }
-        if(errno == ECONNABORTED || errno == EINTR) continue;
-        return -1;
-    }
+    return dill_fd_accept_wait(listener_fd(l), NULL, NULL, deadline);
 }
 
 /* A connected, set-up socket, or -1 with nothing left open. On Linux a

@@ -158,30 +158,18 @@ DILL_EXPORT int dill_tcp_listen(struct dill_ipaddr *addr, int backlog) {
 }
 
 /* One accepted, set-up socket (its peer address stored in addr when not
-   NULL), or -1. Connections the kernel reports as aborted are skipped. */
+   NULL), or -1. */
 static int accept_socket(struct tcp_listener *l, struct dill_ipaddr *addr,
       int64_t deadline) {
-    for(;;) {
-        struct sockaddr_storage peer;
-        socklen_t len = sizeof(peer);
-        int fd = dill_fd_accept(l->fd, (struct sockaddr *)&peer, &len);
-        if(fd >= 0) {
-            if(addr) {
-                memset(addr, 0, sizeof(*addr));
-                memcpy(addr, &peer,
-                    len < sizeof(*addr) ? len : sizeof(*addr));
-            }
-            return fd;
-        }
-        if(errno == EAGAIN || errno == EWOULDBLOCK) {
-            /* EBADF here: the listener was closed under us and l may be
-               gone; return without touching it. */
-            if(dill_fdin(l->fd, deadline) < 0) return -1;
-            continue;
-        }
-        if(errno == ECONNABORTED || errno == EINTR) continue;
-        return -1;
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+    int fd = dill_fd_accept_wait(l->fd, (struct sockaddr *)&peer, &len,
+        deadline);
+    if(fd >= 0 && addr) {
+        memset(addr, 0, sizeof(*addr));
+        memcpy(addr, &peer, len < sizeof(*addr) ? len : sizeof(*addr));
     }
+    return fd;
 }
 
 static int accept_with(int s, struct dill_ipaddr *addr,
