@@ -221,7 +221,7 @@ int dill_wait(void) {
     struct dill_cr *self = ctx->running;
     self->state = DILL_BLOCKED;
     schedule(ctx);
-    errno = self->result_err;
+    *ctx->errno_at = self->result_err;
     return self->result_id;
 }
 
@@ -373,7 +373,7 @@ DILL_EXPORT int dill_yield(void) {
     if(dill_unlikely(!ctx) || !dill_may_block(ctx->running)) return -1;
     ready_push(ctx, ctx->running);
     schedule(ctx);
-    errno = 0;
+    *ctx->errno_at = 0;
     return 0;
 }
 

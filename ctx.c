@@ -101,6 +101,7 @@ static void ctx_init(struct dill_ctx *ctx) {
     /* The thread's own stack has no canary to check. */
     ctx->main.stack.kind = DILL_STACK_GUARDED;
     ctx->running = &ctx->main;
+    ctx->errno_at = &errno;
     ctx->handles.first_free = -1;
     ctx->handles.last_free = -1;
     ctx->last_poll = 0;

@@ -25,6 +25,7 @@ struct dill_ctx {
     struct dill_cr *ready_last;
     int64_t last_poll;
     unsigned passes;  /* scheduler passes since the clock was last read */
+    int *errno_at;    /* this thread's errno: a load, where errno is a call */
     struct dill_timers timers;
     struct dill_handles handles;
     struct dill_stacks stacks;
