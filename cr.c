@@ -124,25 +124,33 @@ static int poll_timeout(struct dill_ctx *ctx) {
     return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
-/* Poll fds and fire due timers. Blocks while nothing is ready. */
+/* Poll fds and fire due timers. Blocks while nothing is ready. With no
+   timer set the clock is not read at all: a server whose coroutines wait
+   on sockets without deadlines pays for the poll and nothing else. */
 static void poll_events(struct dill_ctx *ctx) {
     for(;;) {
         int block = ctx->ready_first == NULL;
         dill_fds_poll(&ctx->fds, block ? poll_timeout(ctx) : 0);
-        int64_t t = dill_now_ms();
-        dill_timer_fire(&ctx->timers, t);
-        ctx->last_poll = t;
+        if(dill_timers_set(&ctx->timers)) {
+            int64_t t = dill_now_ms();
+            dill_timer_fire(&ctx->timers, t);
+            ctx->last_poll = t;
+        }
         if(ctx->ready_first) return;
     }
 }
 
 /* While coroutines keep each other busy, fds and timers are still looked
    at once a second. Reading the clock costs more than a switch, so it is
-   read only every 64 passes. */
+   read only every 64 passes. A poll that read no clock left last_poll
+   behind: that only brings the next of these polls forward, once. */
 static inline int poll_due(struct dill_ctx *ctx) {
     if(!ctx->ready_first) return 1;
     if(dill_likely(++ctx->passes & 63)) return 0;
-    return dill_now_ms() - ctx->last_poll > 1000;
+    int64_t now = dill_now_ms();
+    if(now - ctx->last_poll <= 1000) return 0;
+    ctx->last_poll = now;
+    return 1;
 }
 
 static inline struct dill_cr *next_ready(struct dill_ctx *ctx) {
@@ -192,14 +200,6 @@ struct dill_cr *dill_running(void) {
     return dill_ctx_made()->running;
 }
 
-int dill_may_block(struct dill_cr *cr) {
-    if(dill_unlikely(cr->cancelled | cr->no_blocking)) {
-        errno = ECANCELED;
-        return 0;
-    }
-    return 1;
-}
-
 int dill_may_block_now(void) {
     struct dill_ctx *ctx = dill_ctx();
     if(dill_unlikely(!ctx)) return 0;
@@ -208,12 +208,7 @@ int dill_may_block_now(void) {
 
 void dill_waitfor(struct dill_clause *cl, int id,
       void (*withdraw)(struct dill_clause *cl)) {
-    struct dill_cr *cr = dill_ctx_made()->running;
-    cl->cr = cr;
-    cl->id = id;
-    cl->withdraw = withdraw;
-    cl->next = cr->clauses;
-    cr->clauses = cl;
+    dill_waitfor_cr(dill_ctx_made()->running, cl, id, withdraw);
 }
 
 int dill_wait(void) {

@@ -7,6 +7,7 @@
 #ifndef DILL_CR_H_INCLUDED
 #define DILL_CR_H_INCLUDED
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdint.h>
 
@@ -60,14 +61,30 @@ struct dill_cr {
 };
 
 /* Whether the running coroutine may block; sets ECANCELED if not. */
-int dill_may_block(struct dill_cr *cr);
+static inline int dill_may_block(struct dill_cr *cr) {
+    if(dill_unlikely(cr->cancelled | cr->no_blocking)) {
+        errno = ECANCELED;
+        return 0;
+    }
+    return 1;
+}
 
 /* The same for whatever runs now, at the start of a public function that
    may be the thread's first call: 0 with ENOMEM (or the poller's errno)
    when the thread's context cannot be made. */
 int dill_may_block_now(void);
 
-/* Register a clause of the coming wait of the running coroutine. */
+/* Register a clause of the coming wait of cr, the running coroutine. */
+static inline void dill_waitfor_cr(struct dill_cr *cr, struct dill_clause *cl,
+      int id, void (*withdraw)(struct dill_clause *cl)) {
+    cl->cr = cr;
+    cl->id = id;
+    cl->withdraw = withdraw;
+    cl->next = cr->clauses;
+    cr->clauses = cl;
+}
+
+/* The same, for whatever runs now. */
 void dill_waitfor(struct dill_clause *cl, int id,
     void (*withdraw)(struct dill_clause *cl));
 

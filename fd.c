@@ -90,7 +90,7 @@ static int fd_wait(int fd, int dir, int64_t deadline) {
     }
     struct fd_clause fc = {.fd = fd, .dir = dir};
     *waiter(fds, fd, dir) = &fc;
-    dill_waitfor(&fc.cl, 0, withdraw_fd);
+    dill_waitfor_cr(ctx->running, &fc.cl, 0, withdraw_fd);
     dill_wait();
     return errno ? -1 : 0;
 }

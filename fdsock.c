@@ -24,6 +24,7 @@
 #include "iol.h"
 #include "layer.h"
 #include "now.h"
+#include "utils.h"
 
 /* MSG_MORE and TCP_CORK are Linux's. Elsewhere a send that says more
    follows is a plain send, and nothing is ever left to push. */
@@ -219,23 +220,26 @@ static int send_failed(int fd, int64_t deadline) {
     return -1;
 }
 
-static int send_flags(int fd, struct dill_iolist *first,
-      struct dill_iolist *last, int flags, int64_t deadline) {
-    if(first == last) {
-        /* One buffer: send(), no msghdr to build. */
-        const char *p = first->iol_base;
-        size_t left = first->iol_len;
-        while(left) {
-            ssize_t n = send(fd, p, left, flags);
-            if(n >= 0) {
-                p += n;
-                left -= (size_t)n;
-            } else if(send_failed(fd, deadline) < 0) {
-                return -1;
-            }
+/* One buffer: send(), no msghdr to build. Inlined into the callers, the
+   common bsend costs no call between the handle and the kernel. */
+static inline int send_buffer(int fd, const char *p, size_t left, int flags,
+      int64_t deadline) {
+    while(left) {
+        ssize_t n = send(fd, p, left, flags);
+        if(dill_likely(n >= 0)) {
+            p += n;
+            left -= (size_t)n;
+        } else if(send_failed(fd, deadline) < 0) {
+            return -1;
         }
-        return 0;
     }
+    return 0;
+}
+
+/* Several buffers: sendmsg, IOV_BATCH of them at a time. Out of line: its
+   iovec array is a kilobyte of stack the one-buffer send does not need. */
+__attribute__((noinline)) static int send_list(int fd,
+      struct dill_iolist *first, int flags, int64_t deadline) {
     struct cursor c = {first, 0};
     struct iovec iov[IOV_BATCH];
     for(;;) {
@@ -247,6 +251,14 @@ static int send_flags(int fd, struct dill_iolist *first,
         if(n >= 0) advance(&c, (size_t)n);
         else if(send_failed(fd, deadline) < 0) return -1;
     }
+}
+
+static inline int send_flags(int fd, struct dill_iolist *first,
+      struct dill_iolist *last, int flags, int64_t deadline) {
+    if(first == last)
+        return send_buffer(fd, first->iol_base, first->iol_len, flags,
+            deadline);
+    return send_list(fd, first, flags, deadline);
 }
 
 /* ---- Receiving ----------------------------------------------------------- */
@@ -324,11 +336,50 @@ static size_t take_buffered(struct dill_fd_rxbuf *rx, char *dst, size_t len) {
     return n;
 }
 
+/* What recv_element does when the read-ahead buffer cannot serve: the
+   first data of a connection without a buffer yet, a large request, or
+   bytes to drop without a buffer. Moves [*dst, *dst + *len) on by what
+   arrived; -1 and errno. Out of line: the common path needs none of it. */
+__attribute__((noinline)) static int recv_direct(int fd,
+      struct dill_fd_rxbuf *rx, char **dst, size_t *len, size_t rest,
+      int64_t deadline) {
+    if(rx && !rx->data && *len + rest <= DILL_FD_RXBUF_SIZE) {
+        ssize_t n = recv_before_buffer(fd, *dst, *len, deadline);
+        if(n < 0) return -1;
+        if(n > 0) {
+            *len -= (size_t)n;
+            *dst += n;
+            return 0;
+        }
+        /* Data has arrived: the next round reads it ahead. */
+        rx->data = dill_malloc(DILL_FD_RXBUF_SIZE);
+        if(rx->data) return 0;
+    }
+    /* A large request goes straight into the caller's buffer; bytes to
+       drop go through the (empty) read-ahead buffer if there is one, else
+       a small scratch area that fits any coroutine stack. */
+    char scratch[256];
+    char *to = *dst;
+    size_t room = *len;
+    if(!*dst && rx && rx->data) {
+        to = (char *)rx->data;
+        room = DILL_FD_RXBUF_SIZE;
+    } else if(!*dst) {
+        to = scratch;
+        room = sizeof(scratch);
+    }
+    size_t want = *len < room ? *len : room;
+    ssize_t n = recv_some(fd, to, want, deadline);
+    if(n < 0) return -1;
+    *len -= (size_t)n;
+    if(*dst) *dst += n;
+    return 0;
+}
+
 /* Fill [dst, dst + len) (dst NULL: drop len bytes); rest is what the whole
    request still needs after this element, to decide on read-ahead. */
-static int recv_element(int fd, struct dill_fd_rxbuf *rx, char *dst,
+static inline int recv_element(int fd, struct dill_fd_rxbuf *rx, char *dst,
       size_t len, size_t rest, int64_t deadline) {
-    char scratch[256];
     while(len) {
         if(rx && rx->pos < rx->len) {
             size_t n = take_buffered(rx, dst, len);
@@ -336,37 +387,10 @@ static int recv_element(int fd, struct dill_fd_rxbuf *rx, char *dst,
             if(dst) dst += n;
             continue;
         }
-        if(rx && !rx->data && len + rest <= DILL_FD_RXBUF_SIZE) {
-            ssize_t n = recv_before_buffer(fd, dst, len, deadline);
-            if(n < 0) return -1;
-            if(n > 0) {
-                len -= (size_t)n;
-                dst += n;
-                continue;
-            }
-            rx->data = dill_malloc(DILL_FD_RXBUF_SIZE);
-        }
-        if(rx && rx->data && len + rest <= DILL_FD_RXBUF_SIZE) {
-            if(refill(fd, rx, deadline) < 0) return -1;
-            continue;
-        }
-        /* A large request goes straight into the caller's buffer; bytes
-           to drop go through the (empty) read-ahead buffer if there is
-           one, else a small scratch area that fits any coroutine stack. */
-        char *to = dst;
-        size_t room = len;
-        if(!dst && rx && rx->data) {
-            to = (char *)rx->data;
-            room = DILL_FD_RXBUF_SIZE;
-        } else if(!dst) {
-            to = scratch;
-            room = sizeof(scratch);
-        }
-        size_t want = len < room ? len : room;
-        ssize_t n = recv_some(fd, to, want, deadline);
-        if(n < 0) return -1;
-        len -= (size_t)n;
-        if(dst) dst += n;
+        int rc = rx && rx->data && len + rest <= DILL_FD_RXBUF_SIZE ?
+            refill(fd, rx, deadline) :
+            recv_direct(fd, rx, &dst, &len, rest, deadline);
+        if(rc < 0) return -1;
     }
     return 0;
 }
@@ -379,7 +403,10 @@ static size_t list_len(struct dill_iolist *it) {
 
 int dill_fd_recv(int fd, struct dill_fd_rxbuf *rx, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
-    (void)last;
+    /* One buffer, as brecv passes: no list to walk. */
+    if(first == last)
+        return recv_element(fd, rx, first->iol_base, first->iol_len, 0,
+            deadline);
     size_t rest = list_len(first);
     for(struct dill_iolist *it = first; it; it = it->iol_next) {
         rest -= it->iol_len;

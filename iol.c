@@ -14,8 +14,8 @@ static void unmark(struct dill_iolist *first, size_t marked) {
         it->iol_rsvd = 0;
 }
 
-int dill_iol_check(struct dill_iolist *first, struct dill_iolist *last,
-      size_t *len) {
+int dill_iol_check_list(struct dill_iolist *first,
+      struct dill_iolist *last, size_t *len) {
     if(!first || !last || last->iol_next) {
         errno = EINVAL;
         return -1;

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "ctx.h"
+#include "now.h"
 #include "timer.h"
 
 static int earlier(const struct dill_timer_entry *a,
@@ -185,10 +186,15 @@ static void withdraw_timer(struct dill_clause *cl) {
     else heap_remove(t, t->where[tc->slot]);
 }
 
-int dill_timer_waitfor(struct dill_tmclause *tc, int64_t deadline) {
-    if(deadline < 0) return 0;
+int dill_timer_set(struct dill_tmclause *tc, int64_t deadline) {
     struct dill_timers *t = &dill_ctx_made()->timers;
     tc->deadline = deadline;
+    /* An empty wheel may start anywhere: from the clock, when it was left
+       behind while no timer was set (see dill_timers_set). */
+    if(!t->in_wheel && deadline - t->base >= DILL_WHEEL) {
+        int64_t now = dill_now_ms();
+        if(now > t->base) t->base = now;
+    }
     if(deadline >= t->base && deadline - t->base < DILL_WHEEL) {
         if(wheel_add(t, tc) < 0) return -1;
     } else {

@@ -54,7 +54,9 @@ struct dill_timers {
     uint32_t free_slot;  /* head of the free slots, or capacity */
     uint32_t seq;
     /* The wheel holds the deadlines in [base, base + DILL_WHEEL): every
-       earlier one has fired. List d % DILL_WHEEL is that of deadline d. */
+       earlier one has fired. List d % DILL_WHEEL is that of deadline d.
+       Firing moves base up to the clock; while no timer is set nothing
+       fires, and base may fall behind until the next one is set. */
     int64_t base;
     uint32_t in_wheel;              /* timers in the wheel */
     uint64_t busy[DILL_WHEEL / 64]; /* which lists are not empty */
@@ -64,7 +66,16 @@ struct dill_timers {
 /* Make deadline one clause of the running coroutine's coming wait (the
    thread has a context by then). Negative deadlines register nothing. 0
    or -1/ENOMEM. */
-int dill_timer_waitfor(struct dill_tmclause *tc, int64_t deadline);
+int dill_timer_set(struct dill_tmclause *tc, int64_t deadline);
+static inline int dill_timer_waitfor(struct dill_tmclause *tc,
+      int64_t deadline) {
+    return deadline < 0 ? 0 : dill_timer_set(tc, deadline);
+}
+
+/* Whether any timer is set. */
+static inline int dill_timers_set(const struct dill_timers *t) {
+    return t->in_wheel != 0 || t->count != 0;
+}
 
 /* Earliest deadline, or -1 when no timer is set. */
 int64_t dill_timer_next(struct dill_timers *t);

@@ -66,16 +66,15 @@ static void run_choose(void) {
         {CHSEND, h[0], &v, sizeof(v)},
         {CHSEND, h[2], &v, sizeof(v)},
     };
-    int rc = choose(cl, 2, now() + 100000);
-    if(!OK(rc)) goto out;
+    int rc;
+    if(!OK(rc = choose(cl, 2, now() + 100000))) goto out;
     CHECK(rc == 1);
     struct dill_chclause back[] = {
         {CHRECV, h[0], &w, sizeof(w)},
         {CHRECV, h[2], &w, sizeof(w)},
     };
     /* A near one: the timer wheel. */
-    rc = choose(back, 2, now() + 900);
-    if(!OK(rc)) goto out;
+    if(!OK(rc = choose(back, 2, now() + 900))) goto out;
     CHECK(rc == 1 && w == 42);
 out:
     close_all(h, 5);
