@@ -7,13 +7,14 @@
 
 #include <errno.h>
 
+#include "ctx.h"
 #include "libdillimpl.h"
 
 static const int bsock_type_id;
 DILL_EXPORT const void *dill_bsock_type = &bsock_type_id;
 
 static struct dill_bsock_vfs *get(int s) {
-    return dill_hquery(s, dill_bsock_type);
+    return dill_hquery_fast(s, dill_bsock_type);
 }
 
 DILL_EXPORT int dill_bsendl(int s, struct dill_iolist *first,
@@ -39,7 +40,7 @@ DILL_EXPORT int dill_brecvl(int s, struct dill_iolist *first,
     return b->brecvl(b, first, last, deadline);
 }
 
-DILL_EXPORT int dill_bsend(int s, const void *buf, size_t len,
+DILL_HOT DILL_EXPORT int dill_bsend(int s, const void *buf, size_t len,
       int64_t deadline) {
     struct dill_bsock_vfs *b = get(s);
     if(!b) return -1;
@@ -47,7 +48,7 @@ DILL_EXPORT int dill_bsend(int s, const void *buf, size_t len,
     return b->bsendl(b, &iol, &iol, deadline);
 }
 
-DILL_EXPORT int dill_brecv(int s, void *buf, size_t len, int64_t deadline) {
+DILL_HOT DILL_EXPORT int dill_brecv(int s, void *buf, size_t len, int64_t deadline) {
     struct dill_bsock_vfs *b = get(s);
     if(!b) return -1;
     struct dill_iolist iol = {buf, len, NULL, 0};

@@ -132,7 +132,7 @@ DILL_EXPORT int dill_chmake_mem(struct dill_chstorage *mem, int chv[2]) {
 /* ---- Transfers ---------------------------------------------------------- */
 
 static struct chan_end *get_end(int h) {
-    return dill_hquery(h, chan_type);
+    return dill_hquery_fast(h, chan_type);
 }
 
 /* The direction a send on end goes, and the one a receive on end takes. */
@@ -201,8 +201,7 @@ static int transfer(int h, void *val, size_t len, int64_t deadline,
     if(dill_timer_waitfor(&tc, deadline) < 0) return -1;
     struct chan_clause cc;
     enqueue(&cc, send ? &dir->senders : &dir->receivers, 0, val, len);
-    dill_wait();
-    return errno ? -1 : 0;
+    return dill_wait_err() ? -1 : 0;
 }
 
 DILL_EXPORT int dill_chsend(int ch, const void *val, size_t len,

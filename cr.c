@@ -127,7 +127,7 @@ static int poll_timeout(struct dill_ctx *ctx) {
 /* Poll fds and fire due timers. Blocks while nothing is ready. With no
    timer set the clock is not read at all: a server whose coroutines wait
    on sockets without deadlines pays for the poll and nothing else. */
-static void poll_events(struct dill_ctx *ctx) {
+DILL_HOT static void poll_events(struct dill_ctx *ctx) {
     for(;;) {
         int block = ctx->ready_first == NULL;
         dill_fds_poll(&ctx->fds, block ? poll_timeout(ctx) : 0);
@@ -211,7 +211,7 @@ void dill_waitfor(struct dill_clause *cl, int id,
     dill_waitfor_cr(dill_ctx_made()->running, cl, id, withdraw);
 }
 
-int dill_wait(void) {
+DILL_HOT int dill_wait(void) {
     struct dill_ctx *ctx = dill_ctx_made();
     struct dill_cr *self = ctx->running;
     self->state = DILL_BLOCKED;
@@ -220,13 +220,23 @@ int dill_wait(void) {
     return self->result_id;
 }
 
+DILL_HOT int dill_wait_err(void) {
+    struct dill_ctx *ctx = dill_ctx_made();
+    struct dill_cr *self = ctx->running;
+    self->state = DILL_BLOCKED;
+    schedule(ctx);
+    int err = self->result_err;
+    *ctx->errno_at = err;
+    return err;
+}
+
 static void withdraw_all(struct dill_cr *cr, struct dill_clause *except) {
     for(struct dill_clause *cl = cr->clauses; cl; cl = cl->next)
         if(cl != except) cl->withdraw(cl);
     cr->clauses = NULL;
 }
 
-void dill_trigger(struct dill_clause *cl, int err) {
+DILL_HOT void dill_trigger(struct dill_clause *cl, int err) {
     struct dill_cr *cr = cl->cr;
     withdraw_all(cr, cl);
     cr->result_id = cl->id;
@@ -363,7 +373,7 @@ DILL_EXPORT void dill_epilogue(void) {
 
 /* ---- yield and msleep -------------------------------------------------- */
 
-DILL_EXPORT int dill_yield(void) {
+DILL_HOT DILL_EXPORT int dill_yield(void) {
     struct dill_ctx *ctx = dill_ctx();
     if(dill_unlikely(!ctx) || !dill_may_block(ctx->running)) return -1;
     ready_push(ctx, ctx->running);

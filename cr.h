@@ -92,6 +92,11 @@ void dill_waitfor(struct dill_clause *cl, int id,
    (-1 for a timeout or cancellation) and sets errno to the result. */
 int dill_wait(void);
 
+/* The same, for a wait whose clause ids do not matter: returns the result
+   (0, or the errno it also sets), which a caller tests without reading
+   errno back, a call where errno is thread-local in a shared library. */
+int dill_wait_err(void);
+
 /* End the wait of cl->cr with this clause: withdraw its other clauses and
    queue it with (cl->id, err). The caller has already removed cl. */
 void dill_trigger(struct dill_clause *cl, int err);

@@ -65,4 +65,15 @@ static inline struct dill_ctx *dill_ctx_made(void) {
     return dill_ctx_current;
 }
 
+/* hquery for the hot paths (bsend, brecv, msend, mrecv, chsend, chrecv):
+   the cached answer inline, else the call. */
+static inline void *dill_hquery_fast(int h, const void *type) {
+    struct dill_ctx *ctx = dill_ctx_current;
+    if(dill_likely(ctx)) {
+        void *ptr = dill_handle_cached(&ctx->handles, h, type);
+        if(dill_likely(ptr != NULL)) return ptr;
+    }
+    return dill_hquery(h, type);
+}
+
 #endif

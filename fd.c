@@ -60,14 +60,14 @@ static struct fd_clause **waiter(struct dill_fds *fds, int fd, int dir) {
     return dir == DILL_POLLER_IN ? &w->in : &w->out;
 }
 
-static void withdraw_fd(struct dill_clause *cl) {
+DILL_HOT static void withdraw_fd(struct dill_clause *cl) {
     struct fd_clause *fc = dill_cont(cl, struct fd_clause, cl);
     struct dill_fds *fds = &dill_ctx_made()->fds;
     *waiter(fds, fc->fd, fc->dir) = NULL;
     dill_poller_disarm(fds->poller, fc->fd, fc->dir);
 }
 
-static int fd_wait(int fd, int dir, int64_t deadline) {
+DILL_HOT static int fd_wait(int fd, int dir, int64_t deadline) {
     struct dill_ctx *ctx = dill_ctx();
     if(!ctx || !dill_may_block(ctx->running)) return -1;
     struct dill_fds *fds = &ctx->fds;
@@ -91,15 +91,14 @@ static int fd_wait(int fd, int dir, int64_t deadline) {
     struct fd_clause fc = {.fd = fd, .dir = dir};
     *waiter(fds, fd, dir) = &fc;
     dill_waitfor_cr(ctx->running, &fc.cl, 0, withdraw_fd);
-    dill_wait();
-    return errno ? -1 : 0;
+    return dill_wait_err() ? -1 : 0;
 }
 
-DILL_EXPORT int dill_fdin(int fd, int64_t deadline) {
+DILL_HOT DILL_EXPORT int dill_fdin(int fd, int64_t deadline) {
     return fd_wait(fd, DILL_POLLER_IN, deadline);
 }
 
-DILL_EXPORT int dill_fdout(int fd, int64_t deadline) {
+DILL_HOT DILL_EXPORT int dill_fdout(int fd, int64_t deadline) {
     return fd_wait(fd, DILL_POLLER_OUT, deadline);
 }
 
@@ -141,7 +140,7 @@ void dill_fd_forget(int fd) {
     dill_poller_forget(fds->poller, fd);
 }
 
-int dill_fds_poll(struct dill_fds *fds, int timeout) {
+DILL_HOT int dill_fds_poll(struct dill_fds *fds, int timeout) {
     int n = dill_poller_wait(fds->poller, timeout, fds->events,
         DILL_FD_EVENTS);
     if(n < 0) {

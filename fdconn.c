@@ -30,13 +30,13 @@ static void conn_close(struct dill_hvfs *hvfs) {
     dill_fd_conn_free(c);
 }
 
-static int conn_bsendl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
+DILL_HOT static int conn_bsendl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
     struct dill_fd_conn *c = dill_cont(bvfs, struct dill_fd_conn, bvfs);
     return dill_fd_stream_send(&c->stream, first, last, deadline);
 }
 
-static int conn_brecvl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
+DILL_HOT static int conn_brecvl(struct dill_bsock_vfs *bvfs, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
     struct dill_fd_conn *c = dill_cont(bvfs, struct dill_fd_conn, bvfs);
     return dill_fd_stream_recv(&c->stream, first, last, deadline);

@@ -271,7 +271,7 @@ int dill_fd_send(int fd, struct dill_iolist *first, struct dill_iolist *last,
     return send_flags(fd, first, last, MSG_NOSIGNAL, deadline);
 }
 
-static ssize_t recv_some(int fd, void *buf, size_t len, int64_t deadline) {
+DILL_HOT static ssize_t recv_some(int fd, void *buf, size_t len, int64_t deadline) {
     for(;;) {
         ssize_t n = recv(fd, buf, len, 0);
         if(n > 0) return n;
@@ -401,7 +401,7 @@ static size_t list_len(struct dill_iolist *it) {
     return total;
 }
 
-int dill_fd_recv(int fd, struct dill_fd_rxbuf *rx, struct dill_iolist *first,
+DILL_HOT int dill_fd_recv(int fd, struct dill_fd_rxbuf *rx, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
     /* One buffer, as brecv passes: no list to walk. */
     if(first == last)
@@ -463,9 +463,12 @@ void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead) {
     s->read_ahead = read_ahead ? 1 : 0;
 }
 
-static int stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
+DILL_HOT static int stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int flags, int64_t deadline) {
-    if(dill_refused(s->out_busy, s->out_done, s->out_failed)) return -1;
+    /* One test of the three bits in the common case. */
+    if(dill_unlikely(s->out_busy | s->out_done | s->out_failed) &&
+          dill_refused(s->out_busy, s->out_done, s->out_failed))
+        return -1;
     size_t len;
     if(dill_iol_check(first, last, &len) < 0) {
         /* A malformed list fails the direction like any other error. */
@@ -484,7 +487,7 @@ static int stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
     return rc;
 }
 
-int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
+DILL_HOT int dill_fd_stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
     return stream_send(s, first, last, MSG_NOSIGNAL, deadline);
 }
@@ -516,9 +519,11 @@ static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
 
 /* Everything but the fast path of dill_fd_stream_recv. Kept out of line,
    so that the fast path needs no registers saved. */
-__attribute__((noinline)) static int stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
+DILL_HOT __attribute__((noinline)) static int stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
-    if(dill_refused(s->in_busy, s->in_eof, s->in_failed)) return -1;
+    if(dill_unlikely(s->in_busy | s->in_eof | s->in_failed) &&
+          dill_refused(s->in_busy, s->in_eof, s->in_failed))
+        return -1;
     /* The peer may be waiting for what the kernel holds before it says
        anything. */
     if(s->out_more) stream_push(s);
@@ -543,7 +548,7 @@ __attribute__((noinline)) static int stream_recv(struct dill_fd_stream *s, struc
     return rc;
 }
 
-int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
+DILL_HOT int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
     /* The common small read the read-ahead buffer holds whole, by
        protocols that read a line or a header a few bytes at a time: served

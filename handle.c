@@ -12,13 +12,6 @@
 #include "ctx.h"
 #include "handle.h"
 
-struct dill_handle {
-    struct dill_hvfs *vfs; /* NULL while the slot is free */
-    const void *type;      /* the cached query */
-    void *ptr;
-    int next;              /* next free slot */
-};
-
 /* Slots are added when this few remain free, so that a released number is
    not handed out again at once. */
 #define SPARE_SLOTS 8
@@ -88,7 +81,7 @@ DILL_EXPORT int dill_hmake(struct dill_hvfs *vfs) {
     return h;
 }
 
-DILL_EXPORT void *dill_hquery(int h, const void *type) {
+DILL_HOT DILL_EXPORT void *dill_hquery(int h, const void *type) {
     struct dill_handles *hs = handles();
     if(!hs) return NULL;
     struct dill_handle *s = lookup(hs, h);

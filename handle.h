@@ -6,8 +6,14 @@
 #define DILL_HANDLE_H_INCLUDED
 
 #include "libdillimpl.h"
+#include "utils.h"
 
-struct dill_handle;
+struct dill_handle {
+    struct dill_hvfs *vfs; /* NULL while the slot is free */
+    const void *type;      /* the cached query; NULL while free */
+    void *ptr;
+    int next;              /* next free slot */
+};
 
 struct dill_handles {
     struct dill_handle *slots;
@@ -18,5 +24,17 @@ struct dill_handles {
 };
 
 void dill_handles_term(struct dill_handles *hs);
+
+/* hquery's cached answer for (h, type), or NULL when there is none (a bad
+   number included: hquery itself then says why). type is never NULL, and a
+   free slot's is: one compare tells both that h is live and asked. */
+static inline void *dill_handle_cached(const struct dill_handles *hs, int h,
+      const void *type) {
+    if(dill_likely((unsigned)h < (unsigned)hs->count)) {
+        const struct dill_handle *s = &hs->slots[h];
+        if(dill_likely(s->type == type)) return s->ptr;
+    }
+    return NULL;
+}
 
 #endif

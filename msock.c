@@ -7,13 +7,14 @@
 
 #include <errno.h>
 
+#include "ctx.h"
 #include "libdillimpl.h"
 
 static const int msock_type_id;
 DILL_EXPORT const void *dill_msock_type = &msock_type_id;
 
 static struct dill_msock_vfs *get(int s) {
-    return dill_hquery(s, dill_msock_type);
+    return dill_hquery_fast(s, dill_msock_type);
 }
 
 DILL_EXPORT int dill_msendl(int s, struct dill_iolist *first,

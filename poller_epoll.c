@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "poller.h"
+#include "utils.h"
 
 #define MAX_EVENTS 128
 
@@ -94,7 +95,7 @@ static int add_change(struct dill_poller *p, int fd) {
     return 0;
 }
 
-int dill_poller_arm(struct dill_poller *p, int fd, int dir) {
+DILL_HOT int dill_poller_arm(struct dill_poller *p, int fd, int dir) {
     if(fd >= p->nfds && grow(p, fd) < 0) {
         errno = ENOMEM;
         return -1;
@@ -120,7 +121,7 @@ int dill_poller_arm(struct dill_poller *p, int fd, int dir) {
     return 0;
 }
 
-void dill_poller_disarm(struct dill_poller *p, int fd, int dir) {
+DILL_HOT void dill_poller_disarm(struct dill_poller *p, int fd, int dir) {
     /* Lazy: the kernel keeps watching until an unwanted event shows up. */
     p->fds[fd].wanted &= ~dir;
 }
@@ -189,7 +190,7 @@ static int ready_dirs(uint32_t ev) {
         (ev & EPOLLOUT ? DILL_POLLER_OUT : 0);
 }
 
-int dill_poller_wait(struct dill_poller *p, int timeout,
+DILL_HOT int dill_poller_wait(struct dill_poller *p, int timeout,
       struct dill_poller_event *events, int max) {
     int n = apply_changes(p, events, max);
     if(n >= max) return n;

@@ -27,9 +27,9 @@
 #endif
 
 #define MSG 64
-#define TRIPS 100000
+#define TRIPS 30000
 #define WARMUP 2000
-#define ROUNDS 5
+#define ROUNDS 15
 #define TARGET 0.97
 
 /* ---- libdill ------------------------------------------------------------- */
