@@ -11,8 +11,11 @@
  * - raw: both non-blocking sockets registered once (level-triggered
  *   EPOLLIN) in one epoll set; epoll_wait, then recv on each ready socket,
  *   and send the echo or the next ping straight away.
- * Neither sets TCP_NODELAY (libdill does not). Each version runs 5
+ * Neither sets TCP_NODELAY (libdill does not). Each version runs 15
  * times on a fresh connection, alternating; the best run of each counts.
+ * Many short runs rather than a few long ones: this machine's speed drifts
+ * by 10-20% over seconds, and a run caught in a slow spell only counts
+ * when every run of its side was.
  * Prints ns per round trip for both and the ratio of the rates
  * (libdill / raw; target >= 0.97).
  */
