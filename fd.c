@@ -67,7 +67,8 @@ DILL_HOT static void withdraw_fd(struct dill_clause *cl) {
     dill_poller_disarm(fds->poller, fc->fd, fc->dir);
 }
 
-DILL_HOT static int fd_wait(int fd, int dir, int64_t deadline) {
+static inline __attribute__((always_inline)) int fd_wait(int fd, int dir,
+      int64_t deadline) {
     struct dill_ctx *ctx = dill_ctx();
     if(!ctx || !dill_may_block(ctx->running)) return -1;
     struct dill_fds *fds = &ctx->fds;

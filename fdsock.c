@@ -271,7 +271,8 @@ int dill_fd_send(int fd, struct dill_iolist *first, struct dill_iolist *last,
     return send_flags(fd, first, last, MSG_NOSIGNAL, deadline);
 }
 
-DILL_HOT static ssize_t recv_some(int fd, void *buf, size_t len, int64_t deadline) {
+static inline ssize_t recv_some(int fd, void *buf, size_t len,
+      int64_t deadline) {
     for(;;) {
         ssize_t n = recv(fd, buf, len, 0);
         if(n > 0) return n;
@@ -344,6 +345,11 @@ __attribute__((noinline)) static int recv_direct(int fd,
       struct dill_fd_rxbuf *rx, char **dst, size_t *len, size_t rest,
       int64_t deadline) {
     if(rx && !rx->data && *len + rest <= DILL_FD_RXBUF_SIZE) {
+        if(rx->drained) {
+            /* A new connection: see dill_fd_stream_init. */
+            rx->drained = 0;
+            if(dill_fdin(fd, deadline) < 0) return -1;
+        }
         ssize_t n = recv_before_buffer(fd, *dst, *len, deadline);
         if(n < 0) return -1;
         if(n > 0) {
@@ -461,6 +467,9 @@ void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead) {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
     s->read_ahead = read_ahead ? 1 : 0;
+    /* Nothing has arrived on a new connection yet, as far as anyone
+       knows: its first receive waits before it asks the kernel. */
+    s->rx.drained = s->read_ahead;
 }
 
 DILL_HOT static int stream_send(struct dill_fd_stream *s, struct dill_iolist *first,

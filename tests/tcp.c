@@ -885,6 +885,25 @@ static void test_brecv_deadline(void) {
     CHECK(hclose(c) == 0);
     CHECK(hclose(s) == 0);
 
+    /* A new connection's first receive waits for readability before it
+       reads (nothing is likely there yet), and data already there is
+       ready at once: deadline 0 gets it, on either end, small or large. */
+    tcp_pair(&c, &s);
+    CHECK(bsend(c, "early", 5, -1) == 0);
+    CHECK(bsend(s, "reply", 5, -1) == 0);
+    CHECK(brecv(s, buf, 5, 0) == 0);
+    CHECK(memcmp(buf, "early", 5) == 0);
+    CHECK(brecv(c, buf, 5, 0) == 0);
+    CHECK(memcmp(buf, "reply", 5) == 0);
+    CHECK(hclose(c) == 0);
+    CHECK(hclose(s) == 0);
+    static char large[8192];
+    tcp_pair(&c, &s);
+    CHECK(bsend(c, large, sizeof(large), -1) == 0);
+    CHECK(brecv(s, large, sizeof(large), 0) == 0);
+    CHECK(hclose(c) == 0);
+    CHECK(hclose(s) == 0);
+
     /* A skip that runs into the end of the stream reports it (§21). */
     tcp_pair(&c, &s);
     CHECK(bsend(s, "short", 5, -1) == 0);
