@@ -140,6 +140,26 @@ static void overflow_second_scenario(void) {
     (void)h2;
 }
 
+coroutine static void parked(void) {
+    msleep(-1);
+}
+
+/* A stack whose mapping was given back with MADV_FREE (go(3)) keeps its
+   guard page. 192 coroutines fill three mappings; closed in order, the
+   first two mappings are given back as the next one empties, and the
+   third is kept as the spare. Stacks are reused from the mapping freed
+   into last: 64 from the spare, then the 65th from a mapping given back. */
+static void overflow_after_release_scenario(void) {
+    if(!want_line) {
+        static int h[192];
+        for(int i = 0; i < 192; i++) CHECK((h[i] = go(parked())) >= 0);
+        for(int i = 0; i < 192; i++) CHECK(hclose(h[i]) == 0);
+        for(int i = 0; i < 64; i++) CHECK(go(parked()) >= 0);
+    }
+    int h = want_line ? 0 : go(overflow()); go_line = __LINE__;
+    (void)h;
+}
+
 static void *overflow_thread(void *arg) {
     (void)arg;
     int h = want_line ? 0 : go(overflow()); go_line = __LINE__;
@@ -313,10 +333,6 @@ coroutine static void past_the_library_bottom(void) {
     _exit(3);
 }
 
-coroutine static void parked(void) {
-    msleep(-1);
-}
-
 static long max_map_count(void) {
     long max = 65530;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -477,6 +493,8 @@ int main(void) {
     check_overflow("overflow after another coroutine",
         overflow_second_scenario);
     check_overflow("overflow in a thread", overflow_in_thread_scenario);
+    check_overflow("overflow on a stack given back and reused",
+        overflow_after_release_scenario);
     test_not_guard();
     check_canary("go_mem canary", canary_go_mem_scenario);
     check_canary("bundle_go_mem canary", canary_bundle_go_mem_scenario);
