@@ -116,6 +116,7 @@ static inline void asan_arrive(struct dill_cr *cr) { (void)cr; }
 /* ---- The scheduler pass ------------------------------------------------ */
 
 static int poll_timeout(struct dill_ctx *ctx) {
+    if(!dill_timers_set(&ctx->timers)) return -1;
     int64_t next = dill_timer_next(&ctx->timers);
     if(next < 0) return -1;
     int64_t left = next - dill_now_ms();

@@ -475,24 +475,27 @@ void dill_fd_stream_init(struct dill_fd_stream *s, int fd, int read_ahead) {
 DILL_HOT static int stream_send(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int flags, int64_t deadline) {
     /* One test of the three bits in the common case. */
-    if(dill_unlikely(s->out_busy | s->out_done | s->out_failed) &&
-          dill_refused(s->out_busy, s->out_done, s->out_failed))
+    if(dill_unlikely(s->out & DILL_DIR_REFUSING) && dill_dir_refused(s->out))
         return -1;
     size_t len;
     if(dill_iol_check(first, last, &len) < 0) {
         /* A malformed list fails the direction like any other error. */
-        s->out_failed = 1;
+        s->out |= DILL_DIR_FAILED;
         return -1;
     }
     if(len == 0) return 0;
-    s->out_busy = 1;
+    s->out |= DILL_DIR_BUSY;
     int rc = send_flags(s->fd, first, last, flags, deadline);
     /* EBADF: the handle was closed while we waited; s may be gone. */
     if(rc < 0 && errno == EBADF) return -1;
-    s->out_busy = 0;
-    if(rc < 0) s->out_failed = 1;
-    /* A send without MSG_MORE takes what the kernel held along. */
-    else s->out_more = (flags & MORE_FLAG) != 0;
+    s->out &= (uint8_t)~DILL_DIR_BUSY;
+    if(rc < 0) {
+        s->out |= DILL_DIR_FAILED;
+    } else {
+        /* A send without MSG_MORE takes what the kernel held along. */
+        s->out &= (uint8_t)~DILL_DIR_MORE;
+        if(flags & MORE_FLAG) s->out |= DILL_DIR_MORE;
+    }
     return rc;
 }
 
@@ -514,15 +517,14 @@ static void stream_push(struct dill_fd_stream *s) {
     setsockopt(s->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
     setsockopt(s->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
 #endif
-    s->out_more = 0;
+    s->out &= (uint8_t)~DILL_DIR_MORE;
 }
 
 static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
     struct dill_fd_rxbuf *rx = s->read_ahead ? &s->rx : NULL;
     int rc = dill_fd_drain(s->fd, rx, deadline);
     if(rc < 0 && errno == EBADF) return -1;
-    if(rc == 0) s->in_eof = 1;
-    else s->in_failed = 1;
+    s->in |= rc == 0 ? DILL_DIR_ENDED : DILL_DIR_FAILED;
     return rc;
 }
 
@@ -530,30 +532,26 @@ static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
    so that the fast path needs no registers saved. */
 DILL_HOT __attribute__((noinline)) static int stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
       struct dill_iolist *last, int64_t deadline) {
-    if(dill_unlikely(s->in_busy | s->in_eof | s->in_failed) &&
-          dill_refused(s->in_busy, s->in_eof, s->in_failed))
+    if(dill_unlikely(s->in & DILL_DIR_REFUSING) && dill_dir_refused(s->in))
         return -1;
     /* The peer may be waiting for what the kernel holds before it says
        anything. */
-    if(s->out_more) stream_push(s);
+    if(s->out & DILL_DIR_MORE) stream_push(s);
     size_t len = 0;
     int drain = !first && !last;
     if(!drain && dill_iol_check(first, last, &len) < 0) {
-        s->in_failed = 1;
+        s->in |= DILL_DIR_FAILED;
         return -1;
     }
     if(!drain && len == 0) return 0;
-    s->in_busy = 1;
+    s->in |= DILL_DIR_BUSY;
     int rc = drain ? stream_drain(s, deadline) :
         dill_fd_recv(s->fd, s->read_ahead ? &s->rx : NULL, first, last,
             deadline);
     /* EBADF: the handle was closed while we waited; s may be gone. */
     if(rc < 0 && errno == EBADF) return -1;
-    s->in_busy = 0;
-    if(rc < 0 && !drain) {
-        if(errno == EPIPE) s->in_eof = 1;
-        else s->in_failed = 1;
-    }
+    s->in &= (uint8_t)~DILL_DIR_BUSY;
+    if(rc < 0 && !drain) s->in |= errno == EPIPE ? DILL_DIR_ENDED : DILL_DIR_FAILED;
     return rc;
 }
 
@@ -564,7 +562,7 @@ DILL_HOT int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *f
        here, with no list walk and no call. */
     if(first && first == last && first->iol_rsvd == 0 && first->iol_len &&
           first->iol_len <= (size_t)(s->rx.len - s->rx.pos) &&
-          !s->in_busy && !s->in_eof && !s->in_failed && !s->out_more) {
+          !s->in && !(s->out & DILL_DIR_MORE)) {
         const uint8_t *from = s->rx.data + s->rx.pos;
         uint8_t *to = first->iol_base;
         size_t len = first->iol_len;
@@ -580,21 +578,21 @@ DILL_HOT int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *f
 }
 
 int dill_fd_stream_done(struct dill_fd_stream *s) {
-    if(s->out_done) {
+    if(s->out & DILL_DIR_ENDED) {
         errno = EPIPE;
         return -1;
     }
-    if(s->out_failed) {
+    if(s->out & DILL_DIR_FAILED) {
         errno = ECONNRESET;
         return -1;
     }
     if(shutdown(s->fd, SHUT_WR) < 0) {
         if(errno == ENOTCONN) errno = ECONNRESET;
         else if(errno == ENOBUFS) errno = ENOMEM;
-        s->out_failed = 1;
+        s->out |= DILL_DIR_FAILED;
         return -1;
     }
-    s->out_done = 1;
+    s->out |= DILL_DIR_ENDED;
     return 0;
 }
 
@@ -606,12 +604,12 @@ void dill_fd_stream_abort(struct dill_fd_stream *s) {
 
 int dill_fd_stream_close(struct dill_fd_stream *s, int64_t deadline) {
     int rc = 0;
-    if(s->in_failed || s->out_failed) {
+    if((s->in | s->out) & DILL_DIR_FAILED) {
         errno = ECONNRESET;
         rc = -1;
-    } else if(!s->out_done && dill_fd_stream_done(s) < 0) {
+    } else if(!(s->out & DILL_DIR_ENDED) && dill_fd_stream_done(s) < 0) {
         rc = -1;
-    } else if(!s->in_eof && stream_drain(s, deadline) < 0) {
+    } else if(!(s->in & DILL_DIR_ENDED) && stream_drain(s, deadline) < 0) {
         /* EBADF: the handle was closed while we drained; s is gone. */
         if(errno == EBADF) return -1;
         rc = -1;

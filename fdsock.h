@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h> /* socklen_t, struct sockaddr */
 
+#include "layer.h"
 #include "libdill.h"
 
 /* Bytes a TCP connection reads ahead when asked for little. */
@@ -83,17 +84,28 @@ void dill_fd_rxbuf_free(struct dill_fd_rxbuf *rx);
    (sockets.md §3): a direction that failed keeps failing, with EPIPE after
    a clean end (or our own done) and ECONNRESET after anything else; a
    second operation in a direction already in use gets EBUSY. */
+/* The bits of a direction's state: one byte each, so that the common
+   "nothing wrong" test is a single instruction. ENDED is EPIPE (the
+   peer's end for receives, our own done for sends), FAILED ECONNRESET;
+   MORE (sends only): the last send said more follows. */
+#define DILL_DIR_BUSY 1u
+#define DILL_DIR_ENDED 2u
+#define DILL_DIR_FAILED 4u
+#define DILL_DIR_MORE 8u
+#define DILL_DIR_REFUSING (DILL_DIR_BUSY | DILL_DIR_ENDED | DILL_DIR_FAILED)
+
+/* Whether a direction in this state refuses a new operation (errno set). */
+static inline int dill_dir_refused(uint8_t dir) {
+    return dill_refused(dir & DILL_DIR_BUSY, dir & DILL_DIR_ENDED,
+        dir & DILL_DIR_FAILED);
+}
+
 struct dill_fd_stream {
     struct dill_fd_rxbuf rx;
     int fd;
-    unsigned read_ahead : 1; /* TCP reads ahead; IPC never does */
-    unsigned in_busy : 1;
-    unsigned out_busy : 1;
-    unsigned in_eof : 1;     /* receives fail with EPIPE */
-    unsigned in_failed : 1;  /* receives fail with ECONNRESET */
-    unsigned out_done : 1;   /* sends fail with EPIPE */
-    unsigned out_failed : 1; /* sends fail with ECONNRESET */
-    unsigned out_more : 1;   /* the last send said more follows */
+    uint8_t read_ahead; /* TCP reads ahead; IPC never does */
+    uint8_t in;         /* DILL_DIR_* bits of receives */
+    uint8_t out;        /* DILL_DIR_* bits of sends */
 };
 
 /* The private type a TCP connection answers (hquery) with its struct

@@ -415,8 +415,8 @@ DILL_EXPORT int dill_ipc_sendfd(int s, int fd, int64_t deadline) {
         return -1;
     }
     struct dill_fd_stream *st = &c->stream;
-    if(dill_refused(st->out_busy, st->out_done, st->out_failed)) return -1;
-    st->out_busy = 1;
+    if(dill_dir_refused(st->out)) return -1;
+    st->out |= DILL_DIR_BUSY;
     while(send_fd_byte(st->fd, fd) < 0) {
         if(errno == EINTR) continue;
         if(errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -425,19 +425,19 @@ DILL_EXPORT int dill_ipc_sendfd(int s, int fd, int64_t deadline) {
                gone. A timeout or cancellation sent nothing: the stream
                stays usable. */
             if(errno == EBADF) return -1;
-            st->out_busy = 0;
+            st->out &= (uint8_t)~DILL_DIR_BUSY;
             return -1;
         }
-        st->out_busy = 0;
+        st->out &= (uint8_t)~DILL_DIR_BUSY;
         /* A broken connection; anything else (a bad descriptor to pass,
            ETOOMANYREFS, ENOBUFS) sent nothing. */
         if(errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
-            st->out_failed = 1;
+            st->out |= DILL_DIR_FAILED;
             errno = ECONNRESET;
         }
         return -1;
     }
-    st->out_busy = 0;
+    st->out &= (uint8_t)~DILL_DIR_BUSY;
     return 0;
 }
 
@@ -486,8 +486,8 @@ DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
     struct dill_fd_conn *c = dill_hquery(s, conn_type);
     if(!c) return -1;
     struct dill_fd_stream *st = &c->stream;
-    if(dill_refused(st->in_busy, st->in_eof, st->in_failed)) return -1;
-    st->in_busy = 1;
+    if(dill_dir_refused(st->in)) return -1;
+    st->in |= DILL_DIR_BUSY;
     int fd, dropped;
     ssize_t n;
     while((n = recv_fd_byte(st->fd, &fd, &dropped)) < 0) {
@@ -497,17 +497,17 @@ DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
             /* EBADF: the handle was closed while we waited. A timeout or
                cancellation consumed nothing. */
             if(errno == EBADF) return -1;
-            st->in_busy = 0;
+            st->in &= (uint8_t)~DILL_DIR_BUSY;
             return -1;
         }
-        st->in_busy = 0;
-        st->in_failed = 1;
+        st->in &= (uint8_t)~DILL_DIR_BUSY;
+        st->in |= DILL_DIR_FAILED;
         if(errno == EPIPE) errno = ECONNRESET;
         return -1;
     }
-    st->in_busy = 0;
+    st->in &= (uint8_t)~DILL_DIR_BUSY;
     if(n == 0) {
-        st->in_eof = 1;
+        st->in |= DILL_DIR_ENDED;
         errno = EPIPE;
         return -1;
     }
@@ -520,7 +520,7 @@ DILL_EXPORT int dill_ipc_recvfd(int s, int64_t deadline) {
     }
     if(fd < 0) {
         /* A data byte was where a descriptor should have been. */
-        st->in_failed = 1;
+        st->in |= DILL_DIR_FAILED;
         errno = EPROTO;
         return -1;
     }
