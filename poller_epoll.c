@@ -95,7 +95,9 @@ static int add_change(struct dill_poller *p, int fd) {
     return 0;
 }
 
-DILL_HOT int dill_poller_arm(struct dill_poller *p, int fd, int dir) {
+/* dill_poller_arm when the kernel does not watch the direction yet. */
+__attribute__((noinline)) static int arm_new(struct dill_poller *p, int fd,
+      int dir) {
     if(fd >= p->nfds && grow(p, fd) < 0) {
         errno = ENOMEM;
         return -1;
@@ -119,6 +121,19 @@ DILL_HOT int dill_poller_arm(struct dill_poller *p, int fd, int dir) {
         return -1;
     }
     return 0;
+}
+
+DILL_HOT int dill_poller_arm(struct dill_poller *p, int fd, int dir) {
+    /* The common case: a socket waited on before, in the same direction.
+       The kernel still watches it (interest is dropped lazily). */
+    if(dill_likely(fd < p->nfds)) {
+        struct fd_state *s = &p->fds[fd];
+        if(dill_likely(s->registered && !(dir & ~s->kernel))) {
+            s->wanted |= dir;
+            return 0;
+        }
+    }
+    return arm_new(p, fd, dir);
 }
 
 DILL_HOT void dill_poller_disarm(struct dill_poller *p, int fd, int dir) {
