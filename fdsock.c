@@ -528,6 +528,29 @@ static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
     return rc;
 }
 
+/* Fill [dst, dst + len), 0 < len <= DILL_FD_RXBUF_SIZE, through the
+   allocated read-ahead buffer. */
+static inline int recv_ahead(int fd, struct dill_fd_rxbuf *rx, uint8_t *dst,
+      size_t len, int64_t deadline) {
+    for(;;) {
+        if(rx->pos == rx->len && refill(fd, rx, deadline) < 0) return -1;
+        size_t n = take_buffered(rx, (char *)dst, len);
+        if(n == len) return 0;
+        dst += n;
+        len -= n;
+    }
+}
+
+/* The end of a receive: the direction is free again, or failed. */
+static inline int recv_done(struct dill_fd_stream *s, int rc, int drain) {
+    /* EBADF: the handle was closed while we waited; s may be gone. */
+    if(rc < 0 && errno == EBADF) return -1;
+    s->in &= (uint8_t)~DILL_DIR_BUSY;
+    if(rc < 0 && !drain)
+        s->in |= errno == EPIPE ? DILL_DIR_ENDED : DILL_DIR_FAILED;
+    return rc;
+}
+
 /* Everything but the fast path of dill_fd_stream_recv. Kept out of line,
    so that the fast path needs no registers saved. */
 DILL_HOT __attribute__((noinline)) static int stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
@@ -537,6 +560,16 @@ DILL_HOT __attribute__((noinline)) static int stream_recv(struct dill_fd_stream 
     /* The peer may be waiting for what the kernel holds before it says
        anything. */
     if(s->out & DILL_DIR_MORE) stream_push(s);
+    /* One buffer the read-ahead buffer can hold, as a request/response
+       exchange asks for: refill and hand out, no list to walk. */
+    if(first && first == last && !first->iol_next && !first->iol_rsvd &&
+          first->iol_base && first->iol_len - 1 < DILL_FD_RXBUF_SIZE &&
+          s->rx.data) {
+        s->in |= DILL_DIR_BUSY;
+        int rc = recv_ahead(s->fd, &s->rx, first->iol_base, first->iol_len,
+            deadline);
+        return recv_done(s, rc, 0);
+    }
     size_t len = 0;
     int drain = !first && !last;
     if(!drain && dill_iol_check(first, last, &len) < 0) {
@@ -548,11 +581,7 @@ DILL_HOT __attribute__((noinline)) static int stream_recv(struct dill_fd_stream 
     int rc = drain ? stream_drain(s, deadline) :
         dill_fd_recv(s->fd, s->read_ahead ? &s->rx : NULL, first, last,
             deadline);
-    /* EBADF: the handle was closed while we waited; s may be gone. */
-    if(rc < 0 && errno == EBADF) return -1;
-    s->in &= (uint8_t)~DILL_DIR_BUSY;
-    if(rc < 0 && !drain) s->in |= errno == EPIPE ? DILL_DIR_ENDED : DILL_DIR_FAILED;
-    return rc;
+    return recv_done(s, rc, drain);
 }
 
 DILL_HOT int dill_fd_stream_recv(struct dill_fd_stream *s, struct dill_iolist *first,
