@@ -529,7 +529,9 @@ static int stream_drain(struct dill_fd_stream *s, int64_t deadline) {
 }
 
 /* Fill [dst, dst + len), 0 < len <= DILL_FD_RXBUF_SIZE, through the
-   allocated read-ahead buffer. */
+   allocated read-ahead buffer: recv_element's loop where the buffer is
+   known to exist and nothing follows. recv_element here, even inlined,
+   costs 36 more instructions per ping-pong round trip (callgrind). */
 static inline int recv_ahead(int fd, struct dill_fd_rxbuf *rx, uint8_t *dst,
       size_t len, int64_t deadline) {
     for(;;) {

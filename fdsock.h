@@ -80,10 +80,6 @@ void dill_fd_rxbuf_free(struct dill_fd_rxbuf *rx);
 
 /* ---- Bytestream connections (TCP, IPC) ------------------------------- */
 
-/* One connected stream socket and the state of its two directions
-   (sockets.md §3): a direction that failed keeps failing, with EPIPE after
-   a clean end (or our own done) and ECONNRESET after anything else; a
-   second operation in a direction already in use gets EBUSY. */
 /* The bits of a direction's state: one byte each, so that the common
    "nothing wrong" test is a single instruction. ENDED is EPIPE (the
    peer's end for receives, our own done for sends), FAILED ECONNRESET;
@@ -100,6 +96,10 @@ static inline int dill_dir_refused(uint8_t dir) {
         dir & DILL_DIR_FAILED);
 }
 
+/* One connected stream socket and the state of its two directions
+   (sockets.md §3): a direction that failed keeps failing, with EPIPE after
+   a clean end (or our own done) and ECONNRESET after anything else; a
+   second operation in a direction already in use gets EBUSY. */
 struct dill_fd_stream {
     struct dill_fd_rxbuf rx;
     int fd;
