@@ -353,25 +353,22 @@ static void measure(void (*serve)(struct result *, int), int warm,
 static void report(int warm) {
     const char *kind = warm ? "warm" : "cold";
     struct result dill = {0, 0}, raw = {0, 0};
+    /* Every other round the raw server goes first: the second one gets
+       memory the first has just given back, which the kernel hands out
+       faster than memory untouched for a while. */
     for(int round = 0; round < ROUNDS; round++) {
-        struct result r;
+        for(int k = 0; k < 2; k++) {
+            struct result r;
+            if((round + k) % 2 == 0) {
+                measure(serve_dill, warm, &r);
+                keep_best(&dill, &r, round);
+                continue;
+            }
 #if defined __linux__
-        /* Every other round the raw server goes first: the second one
-           gets memory the first has just given back, which the kernel
-           hands out faster than memory untouched for a while. */
-        if(round % 2) {
             measure(serve_raw, warm, &r);
             keep_best(&raw, &r, round);
-        }
 #endif
-        measure(serve_dill, warm, &r);
-        keep_best(&dill, &r, round);
-#if defined __linux__
-        if(round % 2 == 0) {
-            measure(serve_raw, warm, &r);
-            keep_best(&raw, &r, round);
         }
-#endif
     }
     char name[64];
     snprintf(name, sizeof(name), "tcp_idle_%s_dill", kind);
